@@ -1,0 +1,14 @@
+"""Sources and sinks: files, stdin/stdout, output directories."""
+
+from ._directory import DirectorySink, DirectoryWriter
+from ._files import FileReplay, ReplaySource
+from ._std import StdinSource, StdoutSink
+
+__all__ = [
+    "DirectorySink",
+    "DirectoryWriter",
+    "FileReplay",
+    "ReplaySource",
+    "StdinSource",
+    "StdoutSink",
+]
