@@ -23,12 +23,21 @@ ENTRY_POINT_GROUP = "srestream.components"
 
 # One line per module that registers built-in components.
 _BUILTIN_MODULES: tuple[str, ...] = (
+    "srestream._lift",
+    "srestream.testing",
     "srestream.io._files",
     "srestream.io._std",
     "srestream.io._directory",
-    "srestream._lift",
+    "srestream.io._tail",
+    "srestream.io._otlp",
+    "srestream.io._prometheus",
+    "srestream.io._http",
     "srestream.parse._json",
-    "srestream.testing",
+    "srestream.parse._components",
+    "srestream.slo._components",
+    "srestream.correlate._components",
+    "srestream.patterns._components",
+    "srestream.sim._components",
 )
 
 

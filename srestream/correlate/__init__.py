@@ -1,0 +1,3 @@
+"""srestream.correlate."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""srestream.patterns."""
+
+__all__: list[str] = []

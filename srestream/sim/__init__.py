@@ -1,0 +1,3 @@
+"""srestream.sim."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Component registrations (see srestream._registry)."""
+
+from __future__ import annotations

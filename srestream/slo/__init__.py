@@ -1,0 +1,3 @@
+"""srestream.slo."""
+
+__all__: list[str] = []
