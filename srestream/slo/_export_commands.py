@@ -1,9 +1,97 @@
-"""CLI subcommands contributed by this package (see srestream._cli)."""
+"""CLI subcommands contributed by this package (see srestream._cli):
+
+* ``srestream rules SLOFILE [-o FILE]``: Prometheus recording and alerting
+  rules for the SLOs of a Sloth, OpenSLO or srestream SLO file;
+* ``srestream report --store FILE --slos FILE``: the compliance report
+  (Markdown or JSON) computed from the budget ledger.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+from .._duration import parse_duration
+from .._errors import ConfigError, Problem
+
+__all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this package's subcommands; each sets ``func=`` returning an exit code."""
+    """Add ``rules`` and ``report``; each sets ``func=`` returning an exit code."""
+    r = subparsers.add_parser(
+        "rules",
+        help="export Prometheus recording and multi-window burn-rate alerting rules for SLOs",
+        description="Read a Sloth (prometheus/v1), OpenSLO (v1, v1alpha) or srestream SLO file "
+        "whose SLIs are PromQL templates with {{.window}}, and write Prometheus rules "
+        "(check them with `promtool check rules`).",
+    )
+    r.add_argument("slo_file", metavar="SLOFILE")
+    r.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    r.add_argument("--period", default="30d",
+                   help="SLO period for specs that do not state one (Sloth): default 30d")
+    r.add_argument("--windows", metavar="FILE",
+                   help="a Sloth AlertWindows file giving the four window pairs")
+    r.add_argument("--window-scaling", choices=("period", "none"), default="period",
+                   help="how the Workbook windows adapt to periods other than 30d: scaled by "
+                   "period/30d (srestream's detector default) or kept (Sloth's 28d catalogue)")
+    r.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra label on every rule (repeatable)")
+    r.set_defaults(func=_cmd_rules)
+
+    rep = subparsers.add_parser(
+        "report",
+        help="SLO compliance report (Markdown or JSON) from the budget ledger",
+    )
+    rep.add_argument("--store", required=True, metavar="FILE", help="SQLite file of the ledger")
+    rep.add_argument("--slos", required=True, metavar="FILE", help="the SLO file")
+    rep.add_argument("--format", choices=("md", "json"), default="md")
+    rep.add_argument("--at", metavar="TS",
+                     help="report as of this time (RFC 3339 or epoch seconds); default: the "
+                     "end of the newest rollup in the ledger")
+    rep.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    rep.set_defaults(func=_cmd_report)
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        tmp = f"{output}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    else:
+        sys.stdout.write(text)
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from ._rules import build_rule_groups, load_alert_windows, render_rules
+    from ._importers import load_slo_file
+
+    try:
+        period_ns = parse_duration(args.period)
+    except ValueError as exc:
+        raise ConfigError([Problem("--period", str(exc))]) from exc
+    labels = {}
+    for kv in args.label:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise ConfigError([Problem("--label", f"expected KEY=VALUE, got {kv!r}")])
+        labels[k] = v
+    windows = None
+    if args.windows:
+        w_period, windows = load_alert_windows(args.windows)
+        period_ns = w_period
+    slos = load_slo_file(args.slo_file, default_period_ns=period_ns)
+    from .. import __version__ as version
+
+    groups = build_rule_groups(slos, windows=windows, window_scaling=args.window_scaling,
+                               extra_labels=labels, version=str(version))
+    _write(render_rules(groups, source=os.path.basename(args.slo_file)), args.output)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ._report import run_report_command
+
+    return run_report_command(args)
