@@ -5,8 +5,7 @@ Why an intermediate record: both formats describe SLIs as *queries* on a
 metrics backend, while srestream's own spec describes them as predicates on
 records.  :class:`ImportedSLO` keeps what both say (objective, period,
 budgeting, the PromQL templates, alert names and labels) so that
-``srestream rules`` can export Prometheus rules from it, and
-:func:`to_spec_document` turns it into an srestream SLO document.
+``srestream rules`` can export Prometheus rules from it.
 
 Every problem is collected, with its JSON path (``$.slos[1].objective``;
 ``$[2].spec.timeWindow[0].duration`` for the third document of a file), and
@@ -43,7 +42,6 @@ __all__ = [
     "import_documents",
     "import_sloth",
     "import_openslo",
-    "to_spec_document",
     "WINDOW_TEMPLATE",
 ]
 
@@ -781,36 +779,3 @@ def _openslo_v1alpha(p: _Problems, o: Mapping[str, Any], path: str) -> list[Impo
                 path=op_, sli_path=f"{op_}.ratioMetrics",
             ))
     return out
-
-
-# --------------------------------------------------------------------------- to srestream
-
-
-def to_spec_document(slos: Sequence[ImportedSLO]) -> dict[str, Any]:
-    """An srestream SLO document (the YAML ``srestream rules`` and the SLO
-    engine read) for imported SLOs whose SLI is given by Prometheus queries.
-
-    The SLI becomes a ``prometheus`` SLI carrying the PromQL templates, since
-    a query cannot be turned into a record predicate.
-    """
-    from ._rules import format_prom_duration
-
-    docs = []
-    for s in slos:
-        d: dict[str, Any] = {"name": s.name, "service": s.service, "objective": s.objective}
-        if s.calendar:
-            d["period"] = {"calendar": s.calendar, "time_zone": s.time_zone}
-        elif s.period_ns is not None:
-            d["period"] = format_prom_duration(s.period_ns)
-        if s.description:
-            d["description"] = s.description
-        if s.labels:
-            d["labels"] = dict(s.labels)
-        if isinstance(s.sli, PromSLI):
-            d["sli"] = {"prometheus": msgspec.to_builtins(s.sli)}
-        else:
-            d["sli"] = {"query": msgspec.to_builtins(s.sli)}
-        if s.budgeting != "occurrences":
-            d["budgeting"] = s.budgeting
-        docs.append(d)
-    return {"slos": docs}

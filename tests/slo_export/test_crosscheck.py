@@ -1,0 +1,187 @@
+"""Cross-check against Prometheus itself (issue 4, deliverable 8).
+
+One scenario: a 99.9% / 30-day availability SLO; 1 request/s; a full
+outage starts after three clean days, at 3d 00:00:20 (off the scrape grid on purpose).  The same
+traffic is given
+
+* to Prometheus, as counter series scraped every minute, with the rules
+  ``srestream rules`` exports for the SLO, through ``promtool test rules``;
+* to srestream, as request records, through its burn-rate evaluation with
+  the same alert windows.
+
+The test asserts that Prometheus fires the page and the ticket alerts at
+the first evaluation at or after the time srestream fires them (so within
+one evaluation step), and not one step earlier.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from srestream.slo._alerting import MINUTE_NS, default_alert_windows
+
+PROMTOOL = shutil.which("promtool")
+pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed "
+                                "(tests/install-servers.sh installs it)")
+
+S = 1_000_000_000
+RATE_PER_S = 1
+DAY_NS = 86_400 * S
+OUTAGE_NS = 3 * DAY_NS + 20 * S
+"""After three clean days, so every alert window (up to 3d) is full."""
+END_NS = 3 * DAY_NS + 20 * 60 * S
+STEP_NS = MINUTE_NS
+OBJECTIVE = 99.9
+PERIOD_NS = 30 * 86_400 * S
+
+SLOTH_SPEC = {
+    "version": "prometheus/v1",
+    "service": "checkout",
+    "labels": {"team": "payments"},
+    "slos": [{
+        "name": "availability",
+        "objective": OBJECTIVE,
+        "sli": {"events": {
+            "error_query": 'sum(rate(http_requests_total{job="checkout",code=~"5.."}[{{.window}}]))',
+            "total_query": 'sum(rate(http_requests_total{job="checkout"}[{{.window}}]))',
+        }},
+        "alerting": {"name": "CheckoutAvailabilityBurn",
+                     "page_alert": {"labels": {"severity": "critical"}},
+                     "ticket_alert": {"labels": {"severity": "warning"}}},
+    }],
+}
+
+
+def request_statuses() -> tuple[list[int], list[int]]:
+    """(timestamps ns, HTTP statuses) of every request of the scenario."""
+    step = S // RATE_PER_S
+    ts = list(range(0, END_NS, step))
+    return ts, [500 if t >= OUTAGE_NS else 200 for t in ts]
+
+
+def scraped_counters(ts: list[int], status: list[int]) -> dict[str, list[int]]:
+    """Cumulative counters per code, sampled at each minute (the value at
+    scrape time t counts the requests before t)."""
+    out: dict[str, list[int]] = {"200": [], "500": []}
+    ok = err = 0
+    i = 0
+    for scrape in range(0, END_NS + 1, STEP_NS):
+        while i < len(ts) and ts[i] < scrape:
+            if status[i] >= 500:
+                err += 1
+            else:
+                ok += 1
+            i += 1
+        out["200"].append(ok)
+        out["500"].append(err)
+    return out
+
+
+def srestream_firing_times(ts: list[int], status: list[int]) -> dict[str, int]:
+    """Event time at which srestream's multi-window burn-rate evaluation
+    first holds, per tier: evaluated at each record (event time), over the
+    same windows as the exported rules; a window's error ratio is bad/total
+    of the records in (t - window, t]."""
+    windows = default_alert_windows(PERIOD_NS)
+    budget = (100 - OBJECTIVE) / 100
+    bad_prefix = [0]
+    for s in status:
+        bad_prefix.append(bad_prefix[-1] + (s >= 500))
+    import bisect
+
+    def ratio(i: int, window_ns: int) -> float:
+        t = ts[i]
+        j = bisect.bisect_right(ts, t - window_ns)
+        n = i + 1 - j
+        return (bad_prefix[i + 1] - bad_prefix[j]) / n if n else 0.0
+
+    fired: dict[str, int] = {}
+    start = bisect.bisect_left(ts, OUTAGE_NS)
+    for i in range(start, len(ts)):
+        for w in windows:
+            if w.tier in fired:
+                continue
+            need = w.burn_rate * budget
+            if ratio(i, w.long_window_ns) > need and ratio(i, w.short_window_ns) > need:
+                fired[w.tier] = ts[i]
+        if len(fired) == 2:
+            break
+    return fired
+
+
+def fmt(ns: int) -> str:
+    return f"{ns // S}s"
+
+
+def expected_alerts(rules: dict[str, Any], firing: dict[str, int], at: int) -> list[dict[str, Any]]:
+    out = []
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "alert" not in rule:
+                continue
+            tier = rule["labels"]["sloth_severity"]
+            if tier in firing and firing[tier] <= at:
+                labels = {"sloth_id": "checkout-availability", "sloth_service": "checkout",
+                          "sloth_slo": "availability", "team": "payments", **rule["labels"]}
+                ann = {k: v.replace("{{$labels.sloth_service}}", "checkout")
+                       .replace("{{$labels.sloth_slo}}", "availability")
+                       for k, v in rule["annotations"].items()}
+                out.append({"exp_labels": labels, "exp_annotations": ann})
+    return out
+
+
+def test_prometheus_fires_when_srestream_does(tmp_path: pathlib.Path) -> None:
+    ts, status = request_statuses()
+    fired = srestream_firing_times(ts, status)
+    # first principles: a full outage trips the 1h/14.4x page after 14.4 x 0.001 x 1h = 51.84 s
+    assert fired["page"] - OUTAGE_NS == pytest.approx(51.84 * S, abs=S // RATE_PER_S)
+    # and the 1d/3x ticket after 3 x 0.001 x 86400 s = 259.2 s
+    assert fired["ticket"] - OUTAGE_NS == pytest.approx(259.2 * S, abs=S // RATE_PER_S)
+
+    spec = tmp_path / "slo.yaml"
+    spec.write_text(yaml.safe_dump(SLOTH_SPEC))
+    rules_file = tmp_path / "rules.yaml"
+    cli = "import sys; from srestream._cli import main; sys.exit(main(sys.argv[1:]))"
+    r = subprocess.run([sys.executable, "-c", cli, "rules", str(spec), "-o", str(rules_file)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rules = yaml.safe_load(rules_file.read_text())
+
+    counters = scraped_counters(ts, status)
+    # Prometheus evaluates on the scrape grid: it can only fire at the first
+    # evaluation at or after srestream's firing time.
+    first_eval = {tier: -(-t // STEP_NS) * STEP_NS for tier, t in fired.items()}
+    checks = sorted({t + d for t in first_eval.values() for d in (-2 * STEP_NS, -STEP_NS, 0, STEP_NS)}
+                    | {OUTAGE_NS - 10 * STEP_NS})
+    tests = {
+        "rule_files": [rules_file.name],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                {"series": f'http_requests_total{{job="checkout",code="{code}"}}',
+                 "values": " ".join(map(str, values))}
+                for code, values in counters.items()
+            ],
+            "alert_rule_test": [
+                {"eval_time": fmt(t), "alertname": "CheckoutAvailabilityBurn",
+                 "exp_alerts": expected_alerts(rules, first_eval, t)}
+                for t in checks
+            ],
+        }],
+    }
+    test_file = tmp_path / "crosscheck.test.yaml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = subprocess.run([PROMTOOL or "promtool", "test", "rules", str(test_file)],
+                            capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    for tier in ("page", "ticket"):
+        assert 0 <= first_eval[tier] - fired[tier] < STEP_NS
