@@ -1,0 +1,190 @@
+"""Tokenising and masking log messages before template mining.
+
+One generic configuration for every system, no per-source regex list: a
+token is split on whitespace, and only the tokens that contain a digit are
+looked at further (a constant word almost never has one, a variable almost
+always does).  Such a token keeps its shape (``key=``, brackets, trailing
+punctuation) and its variable parts become typed masks:
+
+>>> mask_token("rhost=218.188.2.4")
+'rhost=<IP>'
+>>> mask_token("(uid=0)")
+'(uid=<NUM>)'
+>>> mask_token("blk_-6952295868487656571")
+'<ID>'
+>>> mask_token("3ef1c2a0-8b1e-4a55-9c1e-6d0c2ab4f7e1")
+'<UUID>'
+>>> mask_token("took=250ms,")
+'took=<DURATION>,'
+>>> mask_token("/var/log/app-7.log")
+'<PATH>'
+>>> mask_token("mice.c(1012)]:")
+'mice.c(<NUM>)]:'
+
+Masked tokens start with ``<`` and end with ``>``: the miner treats them as
+variables when it routes a line through its prefix tree.  A multi-line
+message (a stack trace) is one record: its first line is tokenised in full,
+the following lines that are not stack frames (exception headers,
+``Caused by:``) are appended after a ``⏎`` token, and frames are dropped,
+so the same exception thrown from different depths is one template.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["mask_token", "Tokenizer", "NEWLINE_TOKEN", "is_variable"]
+
+NEWLINE_TOKEN: Final = "⏎"
+"""Stands for the line breaks of a multi-line message in its token list."""
+
+_HAS_DIGIT = re.compile(r"\d").search
+
+# Typed masks, tried in order on the core of a token (its punctuation
+# wrapper removed).  Each pattern must match the whole core.
+_TYPED: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
+    ("<UUID>", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
+    ("<IP>", re.compile(r"/?(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?")),
+    (
+        "<TIME>",
+        re.compile(
+            r"(?:\d{4}-\d{2}-\d{2}(?:[T_]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[-+]\d{2}:?\d{2})?)?"
+            r"|\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)"
+        ),
+    ),
+    ("<IP>", re.compile(r"\[?[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}\]?(?::\d{1,5})?")),
+    ("<NUM>", re.compile(r"[-+]?\d+(?:[.,]\d+)*(?:[eE][-+]?\d+)?%?")),
+    ("<HEX>", re.compile(r"(?:0[xX])?[0-9a-fA-F]{6,}|0[xX][0-9a-fA-F]+")),
+    (
+        "<DURATION>",
+        re.compile(r"[-+]?\d+(?:\.\d+)?(?:ns|us|µs|ms|s|sec|secs|m|min|mins|h|hr|hrs|d)"),
+    ),
+    (
+        "<SIZE>",
+        re.compile(r"\d+(?:\.\d+)?\s?(?:[KkMGTP]i?[Bb]?|[Bb]|bytes)"),
+    ),
+    ("<PATH>", re.compile(r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]*|~?/[^\s/]*(?:/[^\s/]*)+|[A-Za-z]:\\[^\s]*)")),
+    ("<ID>", re.compile(r"[\w.\-#@$]*\d[\w.\-#@$]*")),
+)
+
+_OPEN: Final = "([{<\"'"
+_CLOSE: Final = ")]}>\"',;:.!?"
+# A digit-bearing run inside a token that matched no typed mask.
+_SEGMENT = re.compile(r"[\w.\-+]*\d[\w.\-+]*")
+# Masks joined by separators (``<NUM>:<NUM>:<NUM>``, ``<NUM>##<NUM>``) are one variable.
+_RUN = re.compile(r"<[A-Z*]+>(?:[^\w\s<>]{1,2}<[A-Z*]+>)+")
+
+
+def _typed(core: str) -> str | None:
+    for name, pattern in _TYPED:
+        if pattern.fullmatch(core):
+            return name
+    return None
+
+
+def _mask_value(text: str) -> str:
+    """Mask a token (or a value after ``key=``) that contains a digit."""
+    if "=" in text:
+        key, _, value = text.partition("=")
+        if not _HAS_DIGIT(key):
+            return key + "=" + (_mask_value(value) if _HAS_DIGIT(value) else value)
+    start = 0
+    end = len(text)
+    while start < end and text[start] in _OPEN:
+        start += 1
+    while end > start and text[end - 1] in _CLOSE:
+        end -= 1
+    core = text[start:end]
+    name = _typed(core) if core else None
+    if name is None:
+        name = _RUN.sub("<*>", _SEGMENT.sub(_segment_mask, core))
+    return text[:start] + name + text[end:]
+
+
+def _segment_mask(m: re.Match[str]) -> str:
+    return _typed(m.group()) or "<ID>"
+
+
+def mask_token(token: str) -> str:
+    """The masked form of one whitespace-free token (itself when it has no digit)."""
+    return _mask_value(token) if _HAS_DIGIT(token) else token
+
+
+def is_variable(token: str) -> bool:
+    """Whether a (masked or template) token is a variable: ``<*>``, ``<NUM>``..."""
+    return token[:1] == "<" and token[-1:] == ">" and len(token) > 2
+
+
+_FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goroutine ")
+
+
+class Tokenizer:
+    """Splits and masks messages, caching the masked form of each token.
+
+    The cache is bounded (cleared when full) and transparent: masking is a
+    pure function of the token, so a cold cache changes nothing but speed.
+    """
+
+    __slots__ = ("_cache", "max_cache", "max_tokens")
+
+    def __init__(self, *, max_cache: int = 200_000, max_tokens: int = 128) -> None:
+        self._cache: dict[str, str] = {}
+        self.max_cache = max_cache
+        self.max_tokens = max_tokens
+
+    def tokens(self, message: str) -> tuple[str, ...]:
+        """The masked tokens of ``message`` (multi-line messages folded)."""
+        if "\n" in message:
+            return self._multiline(message)
+        cache = self._cache
+        get = cache.get
+        parts = message.split()
+        out = [get(t) for t in parts]
+        if None in out:
+            if len(cache) > self.max_cache:
+                cache.clear()
+            for i, t in enumerate(parts):
+                if out[i] is None:
+                    m = cache[t] = mask_token(t)
+                    out[i] = m
+        if len(out) > self.max_tokens:
+            del out[self.max_tokens :]
+        if len(out) > 2 and len(set(out)) < len(out):
+            # A list of like values (``blk_1 blk_2 blk_3``) is one variable.
+            prev = out[0]
+            keep = [prev]
+            for t in out[1:]:
+                if t != prev or t[:1] != "<" or t[-1:] != ">":  # type: ignore[index]
+                    keep.append(t)
+                prev = t
+            out = keep
+        return tuple(out)  # type: ignore[arg-type]
+
+    def _multiline(self, message: str) -> tuple[str, ...]:
+        lines = message.splitlines()
+        head = self.tokens(lines[0]) if lines else ()
+        out = list(head)
+        skip_source = False
+        for line in lines[1:]:
+            stripped = line.strip()
+            if skip_source and line[:1] in " \t":
+                # The source line Python prints under each ``File "..."`` frame.
+                skip_source = False
+                continue
+            skip_source = stripped.startswith('File "')
+            if not stripped or stripped.startswith(_FRAME_PREFIXES) or _is_frame(stripped):
+                continue
+            out.append(NEWLINE_TOKEN)
+            out.extend(self.tokens(stripped))
+            if len(out) >= self.max_tokens:
+                break
+        return tuple(out[: self.max_tokens])
+
+
+def _is_frame(line: str) -> bool:
+    """A stack frame line of the usual runtimes (Java ``at``, Python
+    ``File``, Go ``pkg.fn(...)`` + ``/path.go:12``, ``... 12 more``)."""
+    return line.endswith(" more") and line.startswith("...") or (
+        line.startswith("/") and ".go:" in line
+    )

@@ -1,0 +1,109 @@
+"""The ``template_miner`` stage: labels log records, announces new templates."""
+
+from __future__ import annotations
+
+import msgspec
+
+from srestream import LogRecord
+from srestream._component import BuildContext, Outputs
+from srestream._pipeline import pipeline_from_dict
+from srestream._records import Event
+from srestream._registry import lookup
+from srestream._runner import Runner
+from srestream.patterns import TemplateMiner, TemplateMinerStage, TemplateRecord, mine_templates
+from srestream.testing import CaptureSink, ListSource, run_stage
+
+from _loghub_data import load
+
+T0 = 1_767_225_600_000_000_000
+
+
+def _records() -> list[LogRecord]:
+    out = []
+    for s, service in (("OpenSSH", "sshd"), ("Zookeeper", "zk"), ("HDFS", "hdfs")):
+        for i, m in enumerate(load(s)[0][:400]):
+            out.append(LogRecord(ts_ns=T0 + i * 1_000_000, service=service, message=m, position=i + 1))
+    out.sort(key=lambda r: r.ts_ns)
+    return out
+
+
+async def test_every_log_record_gets_its_template_id_whatever_the_batch_size(
+    batch_size: int,
+) -> None:
+    records = _records()
+    outputs = Outputs("mine")
+    out = await run_stage(mine_templates, records, batch_size=batch_size, outputs=outputs)
+    assert [r.message for r in out] == [r.message for r in records]
+    assert all(r.template_id for r in out)
+    # The same ids as the miner alone, in stream order: batches change nothing.
+    miner = TemplateMiner()
+    assert [r.template_id for r in out] == [miner.add(r.message)[0].template_id for r in records]
+    new = outputs.take()["templates"]
+    assert all(isinstance(t, TemplateRecord) for t in new)
+    assert len(new) == len({r.template_id for r in out})
+    first = {}
+    for r in out:
+        first.setdefault(r.template_id, r)
+    for t in new:
+        assert t.first_ts_ns == first[t.template_id].ts_ns and t.service == first[t.template_id].service
+        assert t.count == 1 and t.template
+
+
+async def test_outputs_are_byte_identical_across_batch_sizes() -> None:
+    records = _records()
+    results = []
+    for size in (1, 7, 1024):
+        outputs = Outputs("mine")
+        out = await run_stage(mine_templates, records, batch_size=size, outputs=outputs)
+        results.append(msgspec.json.encode([out, outputs.take()]))
+    assert results[0] == results[1] == results[2]
+
+
+async def test_other_records_pass_unchanged_and_template_text_on_request() -> None:
+    deploy = Event(ts_ns=T0, event_type="deploy", service="api")
+    logs = [LogRecord(ts_ns=T0 + i, message=f"worker {i} ready in {i}ms", attrs={"k": i}) for i in range(3)]
+    empty = LogRecord(ts_ns=T0 + 9, message="")
+    out = await run_stage(
+        mine_templates, [deploy, *logs, empty], template_attribute="template"
+    )
+    assert out[0] is deploy and out[-1] is empty
+    assert {r.attrs["template"] for r in out[1:4]} == {"worker <NUM> ready in <DURATION>"}
+    assert [r.attrs["k"] for r in out[1:4]] == [0, 1, 2]
+    assert logs[0].attrs == {"k": 0}  # records are never changed in place
+
+
+async def test_component_in_a_pipeline_resumes_with_the_same_ids() -> None:
+    info = lookup("template_miner")
+    assert info is not None and info.config is TemplateMinerStage and info.kind == "stage"
+    records = _records()
+    pipeline = pipeline_from_dict(
+        {
+            "name": "mine",
+            "sources": {"logs": {"type": "list"}},
+            "stages": {"mine": {"type": "template_miner", "inputs": ["logs"], "max_clusters": 500}},
+            "sinks": {
+                "out": {"type": "capture", "inputs": ["mine"]},
+                "new": {"type": "capture", "inputs": ["mine.templates"]},
+            },
+        }
+    )
+    runner = Runner(pipeline, batch_size=64, bindings={"logs": ListSource(records, batch_size=64)})
+    await runner.run()
+    whole = [r.template_id for r in runner.logic("out").records]
+    assert len(whole) == len(records)
+    assert len(runner.logic("new").records) == len(set(whole))
+
+    # A restart from a snapshot taken half way continues with the same ids.
+    cfg = msgspec.convert(
+        {"type": "template_miner", "inputs": ["logs"], "max_clusters": 500}, TemplateMinerStage
+    )
+    logic = cfg.build(BuildContext(component_id="mine", outputs=Outputs("mine")))
+    half = len(records) // 2
+    sink = CaptureSink()
+    await sink(logic(ListSource(records[:half], batch_size=64)()))
+    state = msgspec.msgpack.decode(msgspec.msgpack.encode(logic.snapshot()))
+    restarted = cfg.build(BuildContext(component_id="mine", outputs=Outputs("mine")))
+    restarted.restore(state)
+    await sink(restarted(ListSource(records[half:], batch_size=64)()))
+    assert [r.template_id for r in sink.records] == whole
+    assert restarted.statistics()["clusters"] <= 500
