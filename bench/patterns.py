@@ -117,9 +117,9 @@ def _time_stage(records: list[LogRecord], batch: int = 1024) -> tuple[float, lis
 
 def _drain3_miner() -> Any:
     try:
-        from drain3 import TemplateMiner as Drain3Miner
-        from drain3.masking import MaskingInstruction
-        from drain3.template_miner_config import TemplateMinerConfig
+        from drain3 import TemplateMiner as Drain3Miner  # type: ignore[import-untyped]
+        from drain3.masking import MaskingInstruction  # type: ignore[import-untyped]
+        from drain3.template_miner_config import TemplateMinerConfig  # type: ignore[import-untyped]
     except ImportError:
         return None
     cfg = TemplateMinerConfig()

@@ -32,7 +32,7 @@ so the same exception thrown from different depths is one template.
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 __all__ = ["mask_token", "Tokenizer", "NEWLINE_TOKEN", "is_variable"]
 
@@ -140,7 +140,7 @@ class Tokenizer:
         cache = self._cache
         get = cache.get
         parts = message.split()
-        out = [get(t) for t in parts]
+        out: list[Any] = [get(t) for t in parts]
         if None in out:
             if len(cache) > self.max_cache:
                 cache.clear()
@@ -150,16 +150,18 @@ class Tokenizer:
                     out[i] = m
         if len(out) > self.max_tokens:
             del out[self.max_tokens :]
+        if "<NUM>" in out:
+            out = _join_units(out)
         if len(out) > 2 and len(set(out)) < len(out):
             # A list of like values (``blk_1 blk_2 blk_3``) is one variable.
             prev = out[0]
             keep = [prev]
             for t in out[1:]:
-                if t != prev or t[:1] != "<" or t[-1:] != ">":  # type: ignore[index]
+                if t != prev or t[:1] != "<" or t[-1:] != ">":
                     keep.append(t)
                 prev = t
             out = keep
-        return tuple(out)  # type: ignore[arg-type]
+        return tuple(out)
 
     def _multiline(self, message: str) -> tuple[str, ...]:
         lines = message.splitlines()
@@ -180,6 +182,37 @@ class Tokenizer:
             if len(out) >= self.max_tokens:
                 break
         return tuple(out[: self.max_tokens])
+
+
+_UNITS: Final = {
+    **dict.fromkeys(("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "bytes"), "<SIZE>"),
+    **dict.fromkeys(
+        ("ns", "us", "µs", "ms", "s", "sec", "secs", "seconds", "min", "mins", "minutes",
+         "h", "hours"),
+        "<DURATION>",
+    ),
+}
+
+
+def _join_units(tokens: list[Any]) -> list[Any]:
+    """``<NUM> KB,`` is one size and ``<NUM> ms`` one duration: a number and
+    its unit are a single variable (``1024.0 B`` and ``3.4 KB`` alike)."""
+    out: list[Any] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        t = tokens[i]
+        if t == "<NUM>" and i + 1 < n:
+            unit = tokens[i + 1]
+            core = unit.rstrip(_CLOSE)
+            kind = _UNITS.get(core)
+            if kind is not None:
+                out.append(kind + unit[len(core) :])
+                i += 2
+                continue
+        out.append(t)
+        i += 1
+    return out
 
 
 def _is_frame(line: str) -> bool:

@@ -188,24 +188,25 @@ class TemplateMiner:
             self._touch(cluster, ts_ns)
             return cluster, 0
         length_node = self._root.get(len(tokens))
-        cluster = self._best_match(length_node, tokens) if length_node is not None else None
-        if cluster is None:
+        found = self._best_match(length_node, tokens) if length_node is not None else None
+        if found is None or length_node is None:
             cluster = self._create(tokens, ts_ns, service)
             status = 1
             length_node = self._root[len(tokens)]
         else:
+            cluster = found
             self._touch(cluster, ts_ns)
             merged = _merge(cluster.tokens, tokens)
             if merged != cluster.tokens:
                 cluster.tokens = merged
-                length_node.version += 1  # type: ignore[union-attr]
+                length_node.version += 1
                 status = 2
             else:
                 status = 0
         cache = self._line_cache
         if len(cache) >= self.max_line_cache:
             cache.clear()
-        cache[tokens] = (cluster, length_node, length_node.version)  # type: ignore[union-attr]
+        cache[tokens] = (cluster, length_node, length_node.version)
         return cluster, status
 
     # ------------------------------------------------------------- matching

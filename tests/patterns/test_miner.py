@@ -181,3 +181,16 @@ def test_options_are_checked() -> None:
         TemplateMiner(depth=2)
     with pytest.raises(ValueError):
         TemplateMiner(max_clusters=0)
+
+
+def test_a_number_and_its_unit_are_one_variable() -> None:
+    tok = TemplateMiner().tokenizer
+    a = tok.tokens("Block rdd_2_1 stored as bytes in memory (estimated size 1024.0 B, free 3.4 KB)")
+    b = tok.tokens("Block rdd_7_3 stored as bytes in memory (estimated size 16.2 KB, free 317.5 MB)")
+    assert a == b
+    assert a[-4:] == ("size", "<SIZE>,", "free", "<SIZE>)")
+    assert tok.tokens("request took 250 ms") == ("request", "took", "<DURATION>")
+    # A list of like ids is one variable, whatever its length.
+    assert tok.tokens("ask 10.0.0.1:50010 to delete blk_1 blk_2 blk_3") == tok.tokens(
+        "ask 10.0.0.2:50010 to delete blk_9"
+    )
