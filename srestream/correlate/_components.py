@@ -1,3 +1,160 @@
-"""Component registrations (see srestream._registry)."""
+"""Component registrations (see srestream._registry): ``trace_correlator``,
+``anomaly_detector`` and ``root_cause``."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .._component import BuildContext, StageConfig
+from .._duration import Duration
+from .._records import Level
+from .._registry import register
+from ._anomaly import AnomalyDetector, detect_anomalies
+from ._correlator import TraceCorrelator, correlate_traces
+from ._root_cause import RootCauseAnalyzer, rank_alert_causes
+
+__all__ = ["AnomalyDetectorStage", "RootCauseStage", "TraceCorrelatorStage"]
+
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+LevelName = Literal["DEBUG", "INFO", "NOTICE", "WARN", "ERROR", "FATAL"]
+_LEVELS = {"DEBUG": Level.DEBUG, "INFO": Level.INFO, "NOTICE": Level.NOTICE,
+           "WARN": Level.WARN, "ERROR": Level.ERROR, "FATAL": Level.FATAL}  # fmt: skip
+
+Stage = Any  # callable(upstream) -> async iterator of batches
+
+
+def _positive(name: str, value: Duration) -> None:
+    if int(value) <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+@register(
+    "Group spans and logs by trace; trace summaries, links, dependency graph, root-cause spans."
+)
+class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_correlator"):
+    """Options: a trace closes ``idle_timeout`` of event time after its last
+    record; at most ``max_traces`` are buffered (the one due first closes
+    early when full); per-service statistics are per ``bucket``, the
+    dependency graph over ``graph_window``; logs without ids at or above
+    ``time_window_min_level`` link to a span of their service within
+    ``time_window`` (``0s`` turns that off)."""
+
+    side_outputs = ("late",)
+    idle_timeout: Duration = Duration.parse("30s")
+    max_traces: Positive = 100_000
+    max_spans_per_trace: Positive = 10_000
+    bucket: Duration = Duration.parse("1m")
+    graph_window: Duration = Duration.parse("5m")
+    time_window: Duration = Duration.parse("2s")
+    time_window_min_level: LevelName = "WARN"
+    forward_records: bool = True
+    emit_links: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("idle_timeout", self.idle_timeout)
+        _positive("bucket", self.bucket)
+        if int(self.graph_window) < int(self.bucket):
+            raise ValueError(
+                f"graph_window ({self.graph_window}) is shorter than bucket ({self.bucket})"
+            )
+
+    def create_correlator(self, ctx: BuildContext | None = None) -> TraceCorrelator:
+        return TraceCorrelator(
+            idle_timeout_ns=int(self.idle_timeout), max_traces=self.max_traces,
+            max_spans_per_trace=self.max_spans_per_trace, bucket_ns=int(self.bucket),
+            graph_window_ns=int(self.graph_window), time_window_ns=int(self.time_window),
+            time_window_min_level=_LEVELS[self.time_window_min_level],
+            forward_records=self.forward_records, emit_links=self.emit_links,
+            outputs=ctx.outputs if ctx is not None else None,
+        )  # fmt: skip
+
+    def build(self, ctx: BuildContext) -> Stage:
+        return _Logic(self.create_correlator(ctx), correlate_traces, "correlator")
+
+
+@register(
+    "Anomalies with onset: new templates, seasonal template spikes, error-rate/latency change points."
+)
+class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_detector"):
+    side_outputs = ("late",)
+    bucket: Duration = Duration.parse("1m")
+    season: Duration = Duration.parse("1d")
+    allowed_lateness: Duration = Duration.parse("0s")
+    new_template_warmup: Duration = Duration.parse("10m")
+    spike_z: float = 4.0
+    spike_min_ratio: float = 3.0
+    spike_min_count: Positive = 10
+    baseline_buckets: Positive = 30
+    min_baseline_buckets: Positive = 5
+    cusum_threshold: float = 5.0
+    cusum_drift: float = 0.5
+    min_requests: Positive = 10
+    max_series: Positive = 10_000
+
+    def __post_init__(self) -> None:
+        _positive("bucket", self.bucket)
+        if int(self.season) < int(self.bucket):
+            raise ValueError(f"season ({self.season}) is shorter than bucket ({self.bucket})")
+
+    def create_detector(self, ctx: BuildContext | None = None) -> AnomalyDetector:
+        return AnomalyDetector(
+            bucket_ns=int(self.bucket), season_ns=int(self.season),
+            allowed_lateness_ns=int(self.allowed_lateness),
+            new_template_warmup_ns=int(self.new_template_warmup), spike_z=self.spike_z,
+            spike_min_ratio=self.spike_min_ratio, spike_min_count=self.spike_min_count,
+            baseline_buckets=self.baseline_buckets,
+            min_baseline_buckets=self.min_baseline_buckets,
+            cusum_threshold=self.cusum_threshold, cusum_drift=self.cusum_drift,
+            min_requests=self.min_requests, max_series=self.max_series,
+            outputs=ctx.outputs if ctx is not None else None,
+        )  # fmt: skip
+
+    def build(self, ctx: BuildContext) -> Stage:
+        return _Logic(self.create_detector(ctx), detect_anomalies, "detector")
+
+
+@register("Rank root-cause services for firing alerts and attach them as root_cause_candidates.")
+class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
+    """Inputs: the alerts, and the evidence (``trace_correlator`` output,
+    ``anomaly_detector`` output, deploy events)."""
+
+    lookback: Duration = Duration.parse("1h")
+    deploy_window: Duration = Duration.parse("30m")
+    max_candidates: Positive = 5
+
+    def __post_init__(self) -> None:
+        _positive("lookback", self.lookback)
+
+    def create_analyzer(self) -> RootCauseAnalyzer:
+        return RootCauseAnalyzer(
+            lookback_ns=int(self.lookback), deploy_window_ns=int(self.deploy_window),
+            max_candidates=self.max_candidates,
+        )  # fmt: skip
+
+    def build(self, ctx: BuildContext) -> Stage:
+        return _Logic(self.create_analyzer(), rank_alert_causes, "analyzer")
+
+
+class _Logic:
+    """A stage callable that exposes its logic's snapshot/restore and
+    statistics to the runner."""
+
+    __slots__ = ("_name", "_stage", "logic")
+
+    def __init__(self, logic: Any, stage: Any, name: str) -> None:
+        self.logic = logic
+        self._stage = stage
+        self._name = name
+
+    def __call__(self, upstream: AsyncIterator[Sequence[Any]]) -> AsyncIterator[Sequence[Any]]:
+        result: AsyncIterator[Sequence[Any]] = self._stage(upstream, **{self._name: self.logic})
+        return result
+
+    def snapshot(self) -> Any:
+        return self.logic.snapshot()
+
+    def restore(self, state: Any) -> None:
+        self.logic.restore(state)

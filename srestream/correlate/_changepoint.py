@@ -1,0 +1,185 @@
+"""The tests behind the anomaly detectors, one bucket value at a time.
+
+* :class:`Cusum` — Page's one-sided CUSUM for an upward shift, on values
+  standardised against a trailing baseline (mean and standard deviation of
+  the last ``baseline_buckets`` values seen while in control).  The sum
+  ``S = max(0, S + z - drift)`` alarms when it exceeds ``threshold``; the
+  onset reported is the first bucket of the excursion that led to the alarm
+  (the classic CUSUM change-time estimate), so a step change is dated to
+  the bucket where it happened.  The baseline is frozen during an excursion
+  (a change must not teach the baseline that it is normal); the detector
+  re-arms when the sum returns to zero.
+* :class:`SeasonalBaseline` — the expected count of a series at a slot of
+  its season (e.g. minute-of-day), an exponentially weighted mean of the
+  same slot in past seasons, falling back to the recent mean while a
+  season has not yet been seen.  A spike is a count above a Poisson
+  upper bound of that expectation (``count > mu + z * sqrt(mu)``) that is
+  also ``min_ratio`` times it.
+
+>>> c = Cusum(baseline_buckets=10, min_baseline=5, min_sigma=0.01)
+>>> [c.update(i, x) for i, x in enumerate([0.01] * 8 + [0.3, 0.3])][-2:]
+[8, None]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+__all__ = ["Cusum", "SeasonalBaseline"]
+
+
+class Cusum:
+    """One-sided (upward) CUSUM with a trailing, frozen-on-excursion baseline."""
+
+    __slots__ = (
+        "_alarmed",
+        "_base",
+        "_run",
+        "_start",
+        "_sum",
+        "baseline_buckets",
+        "drift",
+        "min_baseline",
+        "min_sigma",
+        "relative_sigma",
+        "threshold",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        baseline_buckets: int = 30,
+        min_baseline: int = 5,
+        min_sigma: float = 0.0,
+        relative_sigma: float = 0.05,
+        drift: float = 0.5,
+        threshold: float = 5.0,
+    ) -> None:
+        self.baseline_buckets = baseline_buckets
+        self.min_baseline = min_baseline
+        self.min_sigma = min_sigma
+        self.relative_sigma = relative_sigma
+        self.drift = drift
+        self.threshold = threshold
+        self._base: deque[float] = deque(maxlen=baseline_buckets)
+        self._sum = 0.0
+        self._start: int | None = None
+        self._alarmed = False
+        self._run: list[float] = []
+
+    def baseline(self) -> tuple[float, float]:
+        """(mean, sigma) of the baseline, sigma floored so that a flat
+        baseline does not make every wobble infinitely significant."""
+        n = len(self._base)
+        if n == 0:
+            return 0.0, self.min_sigma
+        mean = math.fsum(self._base) / n
+        var = math.fsum((x - mean) ** 2 for x in self._base) / n
+        return mean, max(math.sqrt(var), self.min_sigma, self.relative_sigma * abs(mean))
+
+    def update(self, bucket: int, value: float) -> int | None:
+        """Feed the value of ``bucket``; return the onset bucket when this
+        value makes the detector alarm, else None."""
+        if len(self._base) < self.min_baseline:
+            self._base.append(value)
+            return None
+        mean, sigma = self.baseline()
+        z = (value - mean) / sigma if sigma > 0 else 0.0
+        s = self._sum + z - self.drift
+        if s <= 0.0:
+            if not self._alarmed:  # a blip, not a change: it is normal variation
+                self._base.extend(self._run)
+            self._sum = 0.0
+            self._start = None
+            self._alarmed = False
+            self._run = []
+            self._base.append(value)
+            return None
+        if self._start is None:
+            self._start = bucket
+        self._sum = s
+        self._run.append(value)
+        if len(self._run) >= self.baseline_buckets:
+            # A shift that lasts a whole baseline is the new normal: re-arm on it.
+            self._base.extend(self._run)
+            self._run = []
+            self._sum = 0.0
+            self._start = None
+            self._alarmed = False
+            return None
+        if not self._alarmed and s > self.threshold:
+            self._alarmed = True
+            return self._start
+        return None
+
+    @property
+    def score(self) -> float:
+        """The current CUSUM sum (in baseline sigmas)."""
+        return self._sum
+
+    def snapshot(self) -> list[Any]:
+        return [list(self._base), self._sum, self._start, self._alarmed, self._run]
+
+    def restore(self, state: list[Any]) -> None:
+        base, self._sum, self._start, self._alarmed, run = state
+        self._run = [float(x) for x in run]
+        self._base = deque((float(x) for x in base), maxlen=self.baseline_buckets)
+        self._sum = float(self._sum)
+
+
+class SeasonalBaseline:
+    """Expected count per slot of a season (see module doc)."""
+
+    __slots__ = ("_profile", "_recent", "_seen_season", "recent_buckets", "slots", "weight")
+
+    def __init__(self, *, slots: int, weight: float = 0.5, recent_buckets: int = 30) -> None:
+        self.slots = max(1, slots)
+        self.weight = weight
+        self.recent_buckets = recent_buckets
+        self._profile: dict[int, float] = {}
+        self._recent: deque[float] = deque(maxlen=recent_buckets)
+        self._seen_season: int | None = None
+        """Index of the first bucket seen: a slot's seasonal value is used
+        only once a full season has passed."""
+
+    def expected(self, bucket: int) -> float:
+        first = self._seen_season
+        slot = bucket % self.slots
+        if first is not None and bucket - first >= self.slots and slot in self._profile:
+            return self._profile[slot]
+        if self._recent:
+            return math.fsum(self._recent) / len(self._recent)
+        return 0.0
+
+    def buckets_seen(self, bucket: int) -> int:
+        """How many buckets since the first one learnt (0 before any)."""
+        return 0 if self._seen_season is None else bucket - self._seen_season
+
+    def learn(self, bucket: int, count: float) -> None:
+        if self._seen_season is None:
+            self._seen_season = bucket
+        slot = bucket % self.slots
+        old = self._profile.get(slot)
+        self._profile[slot] = count if old is None else old + self.weight * (count - old)
+        self._recent.append(count)
+
+    def snapshot(self) -> list[Any]:
+        return [sorted(self._profile.items()), list(self._recent), self._seen_season]
+
+    def restore(self, state: list[Any]) -> None:
+        profile, recent, first = state
+        self._profile = {int(k): float(v) for k, v in profile}
+        self._recent = deque((float(x) for x in recent), maxlen=self.recent_buckets)
+        self._seen_season = first
+
+
+def poisson_spike(
+    count: float, expected: float, *, z: float, min_ratio: float, min_count: float
+) -> bool:
+    """Is ``count`` a spike over ``expected``?"""
+    if count < min_count:
+        return False
+    mu = max(expected, 1.0)
+    return count > mu + z * math.sqrt(mu) and count >= min_ratio * mu

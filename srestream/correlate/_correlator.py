@@ -1,0 +1,618 @@
+"""The trace correlator: spans and logs grouped by trace in event time.
+
+Records are kept per trace in a bounded buffer.  The watermark is the
+largest event time seen (a span's event time is its end); a trace closes
+once the watermark has passed its last record by ``idle_timeout_ns``, or
+early (``truncated``) when the buffer is full or the trace has too many
+spans.  On closing, the trace's call tree gives its root-cause span, its
+cross-service calls feed the dependency graph, and a :class:`TraceSummary`
+plus one :class:`Link` per log record are emitted.
+
+Records without a trace id still correlate, and each link says how:
+
+* ``request_id``: a log with only a request/correlation id joins the trace
+  that carries the same id (a span attribute or a log with both), or a
+  request group of its own that a later record may merge into a trace;
+* ``time_window``: a log with no id at all (at or above
+  ``time_window_min_level``) is tied to the narrowest span of the same
+  service whose interval holds its time (within ``time_window_ns``), once
+  the watermark is past it.
+
+Every record is processed in order and everything it triggers is emitted
+right before it, so the output is the same whatever the batch size.
+Statistics per service and the dependency-graph window are emitted when a
+bucket closes (watermark past its end plus the idle timeout, so all traces
+ending in it have closed).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import msgspec
+
+from .._component import Outputs
+from .._records import Level, LogRecord, Span
+from ._graph import DependencyGraph, EdgeStats
+from ._records import Link, LinkMethod, ServiceStats, TraceSummary
+from ._tree import CallTree
+
+__all__ = ["REQUEST_ID_ATTRS", "TraceCorrelator", "correlate_traces"]
+
+REQUEST_ID_ATTRS = ("request_id", "http.request_id", "request.id", "correlation_id")
+"""Span attributes that carry a request/correlation id."""
+
+_REQ = "\x00req:"  # key prefix of request groups (cannot collide with a trace id)
+_SCAN_LIMIT = 512  # spans of one service looked at per time-window link
+
+
+class _Trace:
+    __slots__ = (
+        "deadline",
+        "first_ts",
+        "key",
+        "last_ts",
+        "logs",
+        "request_ids",
+        "serial",
+        "spans",
+        "trace_id",
+        "truncated",
+    )
+
+    def __init__(self, key: str, trace_id: str, serial: int, ts: int, deadline: int) -> None:
+        self.key = key
+        self.trace_id = trace_id
+        self.serial = serial
+        self.request_ids: list[str] = []
+        self.spans: list[Span] = []
+        self.logs: list[tuple[LogRecord, str]] = []
+        self.first_ts = ts
+        self.last_ts = ts
+        self.deadline = deadline
+        self.truncated = False
+
+
+class _TraceState(msgspec.Struct, kw_only=True):
+    key: str
+    trace_id: str
+    serial: int
+    request_ids: list[str]
+    spans: list[Span]
+    logs: list[tuple[LogRecord, str]]
+    first_ts: int
+    last_ts: int
+    deadline: int
+    truncated: bool
+
+
+class _State(msgspec.Struct, kw_only=True):
+    watermark: int | None
+    closed_upto: int | None
+    serial: int
+    traces: list[_TraceState]
+    request_map: dict[str, str]
+    orphans: list[tuple[int, LogRecord]]
+    index: dict[str, list[tuple[int, int, str, str, bool]]]
+    buckets: dict[int, tuple[dict[str, list[int]], list[tuple[str, str, int, int, int, int]]]]
+    graph: list[Any]
+    counters: dict[str, int]
+
+
+# Per-service counters of one bucket.
+_SPANS, _ERRORS, _ROOT_CAUSES, _LAT_SUM, _LOGS, _ERROR_LOGS = range(6)
+
+
+class TraceCorrelator:
+    """The running logic of the ``trace_correlator`` stage (see module doc).
+
+    Feed it with :meth:`process`; :meth:`finish` closes everything still
+    open at the end of a replay.  Durations are in ns.
+    """
+
+    def __init__(
+        self,
+        *,
+        idle_timeout_ns: int = 30_000_000_000,
+        max_traces: int = 100_000,
+        max_spans_per_trace: int = 10_000,
+        bucket_ns: int = 60_000_000_000,
+        graph_window_ns: int = 300_000_000_000,
+        time_window_ns: int = 2_000_000_000,
+        time_window_min_level: int = Level.WARN,
+        max_indexed_spans_per_service: int = 10_000,
+        forward_records: bool = True,
+        emit_links: bool = True,
+        outputs: Outputs | None = None,
+    ) -> None:
+        if bucket_ns <= 0 or idle_timeout_ns <= 0:
+            raise ValueError("bucket and idle timeout must be positive")
+        self.idle_timeout_ns = idle_timeout_ns
+        self.max_traces = max(1, max_traces)
+        self.max_spans_per_trace = max(1, max_spans_per_trace)
+        self.bucket_ns = bucket_ns
+        self.time_window_ns = time_window_ns
+        self.time_window_min_level = time_window_min_level
+        self.max_indexed = max(1, max_indexed_spans_per_service)
+        self.forward_records = forward_records
+        self.emit_links = emit_links
+        self.outputs = outputs if outputs is not None else Outputs("trace_correlator")
+        self.graph = DependencyGraph(
+            window_buckets=max(1, graph_window_ns // bucket_ns), bucket_ns=bucket_ns
+        )
+        self._reset()
+
+    def _reset(self) -> None:
+        self.watermark: int | None = None
+        self._out: list[Any] = []  # the output list of the batch being processed
+        self._closed_upto: int | None = None
+        self._serial = 0
+        self._open: dict[str, _Trace] = {}
+        self._heap: list[tuple[int, str, int]] = []
+        self._req: dict[str, str] = {}
+        self._orphans: deque[tuple[int, LogRecord]] = deque()
+        self._index: dict[str, deque[tuple[int, int, str, str, bool]]] = {}
+        self._buckets: dict[int, tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]]] = {}
+        self.counters: dict[str, int] = dict.fromkeys(
+            ("traces_closed", "traces_truncated", "late", "unlinked_logs",
+             "links_trace", "links_request_id", "links_time_window"), 0,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ feeding
+    def process(self, batch: Sequence[Any]) -> list[Any]:
+        """Take one batch; return what it produced (the forwarded records
+        interleaved with the correlation records they triggered)."""
+        out: list[Any] = []
+        self._out = out
+        forward = self.forward_records
+        for rec in batch:
+            t = type(rec)
+            if t is Span:
+                self._advance(rec.end_ts_ns, out)
+                self._add_span(rec)
+            elif t is LogRecord:
+                self._advance(rec.ts_ns, out)
+                self._add_log(rec)
+            if forward:
+                out.append(rec)
+        return out
+
+    def finish(self) -> list[Any]:
+        """End of input: close every trace, resolve every pending log, close
+        every bucket."""
+        out: list[Any] = []
+        self._out = out
+        if self.watermark is None:
+            return out
+        far = self.watermark + self.idle_timeout_ns + self.time_window_ns + 2 * self.bucket_ns
+        self._advance(far, out)
+        return out
+
+    def _advance(self, ts: int, out: list[Any]) -> None:
+        w = self.watermark
+        if w is not None and ts <= w:
+            return
+        self.watermark = ts
+        if self._closed_upto is None:
+            self._closed_upto = ts - ts % self.bucket_ns
+        heap = self._heap
+        if heap and heap[0][0] <= ts:
+            self._close_due(ts, out)
+        if self._orphans and self._orphans[0][0] <= ts:
+            self._resolve_orphans(ts, out)
+        if self._closed_upto + self.bucket_ns + self.idle_timeout_ns <= ts:
+            self._close_buckets(ts - self.idle_timeout_ns, out)
+
+    def _late(self, rec: Any, ts: int) -> bool:
+        w = self.watermark
+        if w is not None and ts + self.idle_timeout_ns <= w:
+            self.counters["late"] += 1
+            self.outputs.emit_one("late", rec)
+            return True
+        return False
+
+    def _open_trace(self, key: str, trace_id: str, ts: int) -> _Trace:
+        if len(self._open) >= self.max_traces:
+            self._evict()
+        self._serial += 1
+        tr = _Trace(key, trace_id, self._serial, ts, ts + self.idle_timeout_ns)
+        self._open[key] = tr
+        heapq.heappush(self._heap, (tr.deadline, key, tr.serial))
+        return tr
+
+    def _touch(self, tr: _Trace, ts: int) -> None:
+        if ts > tr.last_ts:
+            tr.last_ts = ts
+            tr.deadline = ts + self.idle_timeout_ns
+        elif ts < tr.first_ts:
+            tr.first_ts = ts
+
+    def _add_span(self, span: Span) -> None:
+        ts = span.end_ts_ns
+        key = span.trace_id
+        tr = self._open.get(key)
+        if tr is None:
+            if self._late(span, ts):
+                return
+            tr = self._open_trace(key, key, ts)
+        else:
+            self._touch(tr, ts)
+        tr.first_ts = min(tr.first_ts, span.start_ts_ns)
+        tr.spans.append(span)
+        if span.attrs:
+            for name in REQUEST_ID_ATTRS:
+                rid = span.attrs.get(name)
+                if rid:
+                    self._bind_request(str(rid), tr)
+                    break
+        if self.time_window_ns > 0 and span.service:
+            idx = self._index.get(span.service)
+            if idx is None:
+                idx = self._index[span.service] = deque(maxlen=self.max_indexed)
+            idx.append((span.start_ts_ns, ts, span.trace_id, span.span_id, span.error))
+        if len(tr.spans) >= self.max_spans_per_trace:
+            tr.truncated = True
+            self._close(tr, self._out)
+
+    def _add_log(self, log: LogRecord) -> None:
+        ts = log.ts_ns
+        if log.trace_id:
+            key = log.trace_id
+            tr = self._open.get(key)
+            if tr is None:
+                if self._late(log, ts):
+                    return
+                tr = self._open_trace(key, key, ts)
+            else:
+                self._touch(tr, ts)
+            tr.logs.append((log, LinkMethod.TRACE))
+            if log.request_id:
+                self._bind_request(log.request_id, tr)
+        elif log.request_id:
+            rid = log.request_id
+            key = self._req.get(rid, "")
+            tr = self._open.get(key) if key else None
+            if tr is None:
+                if self._late(log, ts):
+                    return
+                tr = self._open_trace(_REQ + rid, "", ts)
+                tr.request_ids.append(rid)
+                self._req[rid] = tr.key
+            else:
+                self._touch(tr, ts)
+            tr.logs.append((log, LinkMethod.REQUEST_ID))
+        else:
+            if self._late(log, ts):
+                return
+            if self.time_window_ns > 0 and log.service and log.level >= self.time_window_min_level:
+                self._orphans.append((ts + self.time_window_ns, log))
+            else:
+                self.counters["unlinked_logs"] += 1
+        st = self._service_stats(ts, log.service)
+        st[_LOGS] += 1
+        if log.level >= Level.ERROR or (log.status is not None and log.status >= 500):
+            st[_ERROR_LOGS] += 1
+
+    def _bind_request(self, rid: str, tr: _Trace) -> None:
+        """Tie request id ``rid`` to trace ``tr``; a request group already
+        waiting under that id is merged into the trace."""
+        old_key = self._req.get(rid)
+        if old_key == tr.key:
+            return
+        if old_key is not None and old_key.startswith(_REQ):
+            group = self._open.pop(old_key, None)
+            if group is not None:
+                tr.logs.extend(group.logs)
+                for other in group.request_ids:
+                    if other != rid and self._req.get(other) == old_key:
+                        self._req[other] = tr.key
+                        tr.request_ids.append(other)
+                self._touch(tr, group.last_ts)
+                tr.first_ts = min(tr.first_ts, group.first_ts)
+        self._req[rid] = tr.key
+        tr.request_ids.append(rid)
+
+    # ------------------------------------------------------------ closing
+
+    def _close_due(self, w: int, out: list[Any]) -> None:
+        heap = self._heap
+        opened = self._open
+        while heap and heap[0][0] <= w:
+            deadline, key, serial = heapq.heappop(heap)
+            tr = opened.get(key)
+            if tr is None or tr.serial != serial:
+                continue
+            if tr.deadline != deadline:
+                heapq.heappush(heap, (tr.deadline, key, serial))
+                continue
+            self._close(tr, out)
+
+    def _evict(self) -> None:
+        """The buffer is full: close the trace due first, marked truncated."""
+        heap = self._heap
+        while heap:
+            deadline, key, serial = heapq.heappop(heap)
+            tr = self._open.get(key)
+            if tr is None or tr.serial != serial:
+                continue
+            if tr.deadline != deadline:
+                heapq.heappush(heap, (tr.deadline, key, serial))
+                continue
+            tr.truncated = True
+            self._close(tr, self._out)
+            return
+
+    def _close(self, tr: _Trace, out: list[Any]) -> None:
+        del self._open[tr.key]
+        for rid in tr.request_ids:
+            if self._req.get(rid) == tr.key:
+                del self._req[rid]
+        self.counters["traces_closed"] += 1
+        if tr.truncated:
+            self.counters["traces_truncated"] += 1
+        bucket_start = self._bucket_of(tr.last_ts)
+        services, edges = self._bucket(bucket_start)
+        tree = CallTree.build(tr.spans) if tr.spans else None
+        error_services: set[str] = set()
+        rc_service = rc_span = rc_name = rc_method = ""
+        path: list[str] = []
+        root_service = root_name = ""
+        missing = 0
+        if tree is not None:
+            for s in tree.by_id.values():
+                st = services.get(s.service)
+                if st is None:
+                    st = services[s.service] = [0, 0, 0, 0, 0, 0]
+                st[_SPANS] += 1
+                st[_LAT_SUM] += s.end_ts_ns - s.start_ts_ns
+                if s.error:
+                    st[_ERRORS] += 1
+                    error_services.add(s.service)
+            for parent, child in tree.edges():
+                k = (parent.service, child.service)
+                e = edges.get(k)
+                if e is None:
+                    e = edges[k] = [0, 0, 0, 0]
+                lat = child.end_ts_ns - child.start_ts_ns
+                e[0] += 1
+                e[1] += child.error
+                e[2] += lat
+                e[3] = max(e[3], lat)
+            entry = tree.entry()
+            if entry is not None:
+                root_service, root_name = entry.service, entry.name
+            missing = tree.missing_spans
+            cause = tree.root_cause()
+            if cause is not None:
+                rc_service, rc_span, rc_name, rc_method = (
+                    cause.service, cause.span_id, cause.name, "span",
+                )  # fmt: skip
+                path = tree.path_to(cause)
+        first_error_log: LogRecord | None = None
+        for log, _ in tr.logs:
+            if log.level >= Level.ERROR or (log.status is not None and log.status >= 500):
+                error_services.add(log.service)
+                if first_error_log is None or log.ts_ns < first_error_log.ts_ns:
+                    first_error_log = log
+        if not rc_method and first_error_log is not None:
+            rc_service, rc_method = first_error_log.service, "log"
+            rc_span = first_error_log.span_id
+            path = [rc_service]
+        if rc_method:
+            st = services.get(rc_service)
+            if st is None:
+                st = services[rc_service] = [0, 0, 0, 0, 0, 0]
+            st[_ROOT_CAUSES] += 1
+        rid = tr.request_ids[0] if tr.request_ids else ""
+        out.append(
+            TraceSummary(
+                ts_ns=tr.last_ts,
+                start_ts_ns=tr.first_ts,
+                trace_id=tr.trace_id,
+                request_id=rid,
+                duration_ns=tr.last_ts - tr.first_ts,
+                root_service=root_service,
+                root_name=root_name,
+                span_count=len(tree.by_id) if tree is not None else 0,
+                log_count=len(tr.logs),
+                error=bool(error_services),
+                error_services=sorted(error_services),
+                root_cause_service=rc_service,
+                root_cause_span_id=rc_span,
+                root_cause_name=rc_name,
+                root_cause_method=rc_method,
+                root_cause_path=path,
+                missing_spans=missing,
+                truncated=tr.truncated,
+            )
+        )
+        counters = self.counters
+        for log, method in tr.logs:
+            counters["links_" + method] += 1
+            if not self.emit_links:
+                continue
+            span_id = log.span_id
+            if not span_id and tree is not None:
+                cover = tree.covering_span(log.service, log.ts_ns)
+                span_id = cover.span_id if cover is not None else ""
+            out.append(
+                Link(
+                    ts_ns=log.ts_ns, method=method, trace_id=tr.trace_id,
+                    request_id=log.request_id or rid, span_id=span_id, service=log.service,
+                    level=log.level, template_id=log.template_id, source=log.source,
+                    position=log.position,
+                )
+            )  # fmt: skip
+
+    def _resolve_orphans(self, w: int, out: list[Any]) -> None:
+        orphans = self._orphans
+        tw = self.time_window_ns
+        while orphans and orphans[0][0] <= w:
+            _, log = orphans.popleft()
+            idx = self._index.get(log.service)
+            best: tuple[int, int, int, str, str] | None = None
+            ts = log.ts_ns
+            if idx:
+                # Spans that ended this long before a pending log are of no use
+                # (the deque's maxlen bounds the index in any case).
+                horizon = ts - self.idle_timeout_ns - tw
+                while idx and idx[0][1] < horizon:
+                    idx.popleft()
+                is_error = log.level >= Level.ERROR
+                for n, (start, end, trace_id, span_id, error) in enumerate(reversed(idx)):
+                    if n >= _SCAN_LIMIT:
+                        break
+                    if start - tw <= ts <= end + tw:
+                        dist = start - ts if ts < start else (ts - end if ts > end else 0)
+                        cand = (dist, 0 if error == is_error else 1, end - start, trace_id, span_id)
+                        if best is None or cand < best:
+                            best = cand
+            if best is None:
+                self.counters["unlinked_logs"] += 1
+                continue
+            self.counters["links_time_window"] += 1
+            if self.emit_links:
+                out.append(
+                    Link(
+                        ts_ns=log.ts_ns, method=LinkMethod.TIME_WINDOW, trace_id=best[3],
+                        span_id=best[4], service=log.service, level=log.level,
+                        template_id=log.template_id, source=log.source, position=log.position,
+                    )
+                )  # fmt: skip
+
+    # ------------------------------------------------------------ buckets
+    def _bucket_of(self, ts: int) -> int:
+        start = ts - ts % self.bucket_ns
+        closed = self._closed_upto
+        return start if closed is None or start >= closed else closed
+
+    def _bucket(self, start: int) -> tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]]:
+        b = self._buckets.get(start)
+        if b is None:
+            b = self._buckets[start] = ({}, {})
+        return b
+
+    def _service_stats(self, ts: int, service: str) -> list[int]:
+        services = self._bucket(self._bucket_of(ts))[0]
+        st = services.get(service)
+        if st is None:
+            st = services[service] = [0, 0, 0, 0, 0, 0]
+        return st
+
+    def _close_buckets(self, limit: int, out: list[Any]) -> None:
+        """Close every bucket that ends at or before ``limit``."""
+        size = self.bucket_ns
+        assert self._closed_upto is not None
+        while self._closed_upto + size <= limit:
+            start = self._closed_upto
+            data = self._buckets.pop(start, None)
+            if data is not None or self.graph:
+                self._emit_bucket(start, data, out)
+            self._closed_upto = start + size
+            if not self.graph:
+                # Nothing in the window: skip the empty buckets of a gap.
+                nxt = min(self._buckets) if self._buckets else limit
+                aligned = min(nxt, limit - limit % size)
+                self._closed_upto = max(self._closed_upto, aligned)
+
+    def _emit_bucket(
+        self,
+        start: int,
+        data: tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]] | None,
+        out: list[Any],
+    ) -> None:
+        size = self.bucket_ns
+        services, edges = data if data is not None else ({}, {})
+        for service in sorted(services):
+            st = services[service]
+            out.append(
+                ServiceStats(
+                    ts_ns=start, bucket_ns=size, service=service, spans=st[_SPANS],
+                    errors=st[_ERRORS], root_causes=st[_ROOT_CAUSES],
+                    latency_mean_ns=st[_LAT_SUM] // st[_SPANS] if st[_SPANS] else 0,
+                    logs=st[_LOGS], error_logs=st[_ERROR_LOGS],
+                )
+            )  # fmt: skip
+        self.graph.push(start, edges)
+        out.extend(self.graph.edge_records(start + size))
+
+    # ------------------------------------------------------------ state
+    def statistics(self) -> dict[str, int]:
+        return {**self.counters, "traces_open": len(self._open), "orphans": len(self._orphans)}
+
+    def snapshot(self) -> Any:
+        traces = [
+            _TraceState(
+                key=t.key, trace_id=t.trace_id, serial=t.serial, request_ids=t.request_ids,
+                spans=t.spans, logs=t.logs, first_ts=t.first_ts, last_ts=t.last_ts,
+                deadline=t.deadline, truncated=t.truncated,
+            )
+            for t in sorted(self._open.values(), key=lambda t: t.serial)
+        ]  # fmt: skip
+        state = _State(
+            watermark=self.watermark,
+            closed_upto=self._closed_upto,
+            serial=self._serial,
+            traces=traces,
+            request_map=dict(self._req),
+            orphans=list(self._orphans),
+            index={k: list(v) for k, v in self._index.items()},
+            buckets={
+                start: (services, [(k[0], k[1], *e) for k, e in edges.items()])  # type: ignore[misc]
+                for start, (services, edges) in self._buckets.items()
+            },
+            graph=self.graph.snapshot(),
+            counters=dict(self.counters),
+        )
+        return msgspec.to_builtins(state)
+
+    def restore(self, state: Any) -> None:
+        s = msgspec.convert(state, _State, strict=False)
+        self._reset()
+        self.watermark = s.watermark
+        self._closed_upto = s.closed_upto
+        self._serial = s.serial
+        for t in s.traces:
+            tr = _Trace(t.key, t.trace_id, t.serial, t.first_ts, t.deadline)
+            tr.request_ids = list(t.request_ids)
+            tr.spans = list(t.spans)
+            tr.logs = [(log, method) for log, method in t.logs]
+            tr.last_ts = t.last_ts
+            tr.truncated = t.truncated
+            self._open[tr.key] = tr
+            self._heap.append((tr.deadline, tr.key, tr.serial))
+        heapq.heapify(self._heap)
+        self._req = dict(s.request_map)
+        self._orphans = deque(s.orphans)
+        self._index = {k: deque(v, maxlen=self.max_indexed) for k, v in s.index.items()}
+        self._buckets = {
+            start: (
+                {k: list(v) for k, v in services.items()},
+                {(e[0], e[1]): list(e[2:]) for e in edges},
+            )
+            for start, (services, edges) in s.buckets.items()
+        }
+        self.graph.restore(s.graph)
+        self.counters.update(s.counters)
+
+
+async def correlate_traces(
+    batches: AsyncIterator[Sequence[Any]],
+    /,
+    *,
+    correlator: TraceCorrelator | None = None,
+    outputs: Outputs | None = None,
+) -> AsyncIterator[list[Any]]:
+    """The ``trace_correlator`` stage: forwards its input (unless the
+    correlator was built with ``forward_records=False``) with trace
+    summaries, links, service statistics and dependency edges interleaved;
+    at the end of input every open trace and bucket is closed."""
+    logic = correlator if correlator is not None else TraceCorrelator(outputs=outputs)
+    async with aclosing(batches):  # type: ignore[type-var]
+        async for batch in batches:
+            yield logic.process(batch)
+    yield logic.finish()

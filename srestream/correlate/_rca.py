@@ -1,0 +1,190 @@
+"""Root-cause ranking for an SLO alert.
+
+Given what the correlator and the detectors saw before an alert, rank the
+services that may have caused it.  Each candidate gets five evidence scores
+in [0, 1] and a weighted sum:
+
+========================  ======  ============================================
+evidence                  weight  score
+========================  ======  ============================================
+``trace``                 0.35    share of failing traces whose root-cause
+                                  span is in the service
+``onset``                 0.25    1 for the earliest error onset, 1/2 for the
+                                  next, 1/3 ...
+``dependency_graph``      0.20    the service errs while none of its callees
+                                  does (1) or while some do (0.3); halved when
+                                  the alerting service does not depend on it
+``deploy``                0.10    a deploy of the service shortly before its
+                                  onset, decaying linearly over the window
+``template``              0.10    anomalous log templates (new or spiking) of
+                                  the service, 0.5 each
+========================  ======  ============================================
+
+A service's error onset is the first bucket of an upward CUSUM change of
+its error ratio inside the lookback window (or the onset of an
+``error_rate_change`` anomaly, whichever is earlier); a service that errs
+from the first bucket has its first erroring bucket as onset.  Ties are
+broken by service name, so the ranking is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .._output import rfc3339_ms
+from .._records import Event
+from ._changepoint import Cusum
+from ._graph import downstream_of
+from ._records import Anomaly, AnomalyType, CandidateEvidence, DependencyEdge, ServiceStats
+
+__all__ = ["WEIGHTS", "error_onsets", "rank_root_causes"]
+
+WEIGHTS: dict[str, float] = {
+    "trace": 0.35,
+    "onset": 0.25,
+    "dependency_graph": 0.20,
+    "deploy": 0.10,
+    "template": 0.10,
+}
+
+
+def error_onsets(stats: Iterable[ServiceStats], *, min_requests: int = 5) -> dict[str, int]:
+    """Each service's error onset (ns) in ``stats`` (see module doc)."""
+    series: dict[str, list[tuple[int, float, int]]] = {}
+    for s in stats:
+        requests = s.spans if s.spans else s.logs
+        errors = s.errors if s.spans else s.error_logs
+        if requests >= min_requests or errors:
+            series.setdefault(s.service, []).append(
+                (s.ts_ns, errors / requests if requests else 1.0, errors)
+            )
+    onsets: dict[str, int] = {}
+    for service, points in series.items():
+        points.sort()
+        cusum = Cusum(baseline_buckets=30, min_baseline=3, min_sigma=0.01)
+        found = None
+        for ts, ratio, _ in points:
+            onset = cusum.update(ts, ratio)
+            if onset is not None:
+                found = onset
+                break
+        if found is None:
+            # Too little history for a change point: erring from the start?
+            head = points[: cusum.min_baseline]
+            if head and all(e > 0 for _, _, e in head):
+                found = head[0][0]
+        if found is not None:
+            onsets[service] = found
+    return onsets
+
+
+def rank_root_causes(
+    *,
+    service: str,
+    until_ts_ns: int,
+    stats: Sequence[ServiceStats],
+    edges: Sequence[DependencyEdge] = (),
+    deploys: Sequence[Event] = (),
+    anomalies: Sequence[Anomaly] = (),
+    lookback_ns: int = 3_600_000_000_000,
+    deploy_window_ns: int = 1_800_000_000_000,
+    max_candidates: int = 5,
+) -> list[CandidateEvidence]:
+    """Rank candidate root-cause services for an alert on ``service`` raised
+    at ``until_ts_ns``; only evidence from ``[until - lookback, until]`` is
+    used, so the answer does not depend on what arrived afterwards."""
+    start = until_ts_ns - lookback_ns
+    window = [s for s in stats if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until_ts_ns]
+    root_causes: dict[str, int] = {}
+    erring: set[str] = set()
+    for s in window:
+        if s.root_causes:
+            root_causes[s.service] = root_causes.get(s.service, 0) + s.root_causes
+        if s.errors or (not s.spans and s.error_logs):
+            erring.add(s.service)
+    onsets = error_onsets(window)
+    for a in anomalies:
+        if (
+            a.anomaly_type == AnomalyType.ERROR_RATE_CHANGE
+            and start <= a.onset_ts_ns
+            and a.ts_ns <= until_ts_ns
+            and a.service
+        ):
+            erring.add(a.service)
+            if a.onset_ts_ns < onsets.get(a.service, a.onset_ts_ns + 1):
+                onsets[a.service] = a.onset_ts_ns
+    adjacency: dict[str, list[str]] = {}
+    for e in edges:
+        adjacency.setdefault(e.caller, []).append(e.callee)
+    known = service in adjacency or any(service in v for v in adjacency.values())
+    reachable = downstream_of(adjacency, service) | {service}
+    templates: dict[str, list[str]] = {}
+    for a in anomalies:
+        if (
+            a.anomaly_type in (AnomalyType.NEW_TEMPLATE, AnomalyType.TEMPLATE_SPIKE)
+            and start <= a.onset_ts_ns
+            and a.ts_ns <= until_ts_ns
+        ):
+            templates.setdefault(a.service, []).append(a.template_id)
+    deploys_by: dict[str, list[int]] = {}
+    for ev in deploys:
+        if ev.event_type == "deploy" and start - deploy_window_ns <= ev.ts_ns <= until_ts_ns:
+            deploys_by.setdefault(ev.service, []).append(ev.ts_ns)
+
+    candidates = set(root_causes) | set(onsets) | erring | set(templates)
+    candidates |= {s for s in deploys_by if s in erring or s in reachable}
+    candidates.discard("")
+    slack = window[0].bucket_ns if window else 0
+    total_rc = sum(root_causes.values())
+    onset_rank = {t: k for k, t in enumerate(sorted(set(onsets.values())))}
+    out = []
+    for cand in candidates:
+        evidence: list[str] = []
+        trace = root_causes.get(cand, 0) / total_rc if total_rc else 0.0
+        if trace:
+            evidence.append(f"root-cause span of {trace:.0%} of failing traces")
+        onset_ts = onsets.get(cand)
+        onset = 0.0
+        if onset_ts is not None:
+            onset = 1.0 / (1 + onset_rank[onset_ts])
+            evidence.append(f"errors began at {rfc3339_ms(onset_ts)}")
+        graph = 0.0
+        if cand in erring:
+            callees = adjacency.get(cand, ())
+            graph = 0.3 if any(c in erring for c in callees) else 1.0
+            if known and cand not in reachable:
+                graph *= 0.5
+            if graph >= 0.5:
+                evidence.append("erring while none of its dependencies err")
+        deploy = 0.0
+        deploy_ts = None
+        ref = onset_ts if onset_ts is not None else until_ts_ns
+        for ts in deploys_by.get(cand, ()):
+            # Onsets are bucket starts: a deploy inside the onset bucket counts.
+            if ref - deploy_window_ns <= ts <= ref + slack:
+                score = 1.0 - max(0, ref - ts) / deploy_window_ns
+                if score > deploy:
+                    deploy, deploy_ts = score, ts
+        if deploy_ts is not None:
+            evidence.append(f"deployed at {rfc3339_ms(deploy_ts)}")
+        tpl = min(1.0, 0.5 * len(templates.get(cand, ())))
+        if tpl:
+            evidence.append(f"{len(templates[cand])} anomalous log template(s)")
+        parts = {
+            "trace": trace, "onset": onset, "dependency_graph": graph, "deploy": deploy,
+            "template": tpl,
+        }  # fmt: skip
+        weighted = {k: WEIGHTS[k] * v for k, v in parts.items()}
+        score = round(sum(weighted.values()), 6)
+        if score <= 0:
+            continue
+        method = max(weighted, key=lambda k: (weighted[k], k))
+        out.append(
+            CandidateEvidence(
+                service=cand, score=score, method=method, trace=round(trace, 6),
+                onset=round(onset, 6), propagation=graph, deploy=round(deploy, 6),
+                template=tpl, onset_ts_ns=onset_ts, deploy_ts_ns=deploy_ts, evidence=evidence,
+            )
+        )  # fmt: skip
+    out.sort(key=lambda c: (-c.score, c.service))
+    return out[:max_candidates]
