@@ -1,0 +1,43 @@
+"""The benchmark harness runs modules in fresh processes and reports their figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).parent.parent.parent
+
+
+def _bench(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SRESTREAM_BENCH_CACHE": str(tmp_path / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=110,
+    )
+
+
+def test_harness_runs_baseline_and_a_subset_in_fresh_processes(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "figures.json"
+    proc = _bench(tmp_path, "sim", "--records", "5000", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(out.read_text())["results"]
+    assert [r["benchmark"] for r in rows] == ["baseline", "sim"]
+    for r in rows:
+        assert r["ok"]
+        assert r["records_per_s"] > 0
+        assert 0 < r["ratio_to_msgspec_decode"]
+        assert r["peak_rss_kb"] > 10_000  # a Python process, measured by the harness
+        assert r["figures"]["records"] == 5000
+    assert rows[0]["figures"]["matches_truth"] is True
+    # The table names every row; the workload went into the cache once.
+    assert "| baseline" in proc.stdout and "| sim" in proc.stdout
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_harness_refuses_an_unknown_benchmark(tmp_path: pathlib.Path) -> None:
+    proc = _bench(tmp_path, "no_such_bench", "--quick")
+    assert proc.returncode == 2
+    assert "no_such_bench" in proc.stderr and "baseline" in proc.stderr
