@@ -3,12 +3,15 @@
 from ._directory import DirectorySink, DirectoryWriter
 from ._files import FileReplay, ReplaySource
 from ._std import StdinSource, StdoutSink
+from ._tail import FileTail, TailSource
 
 __all__ = [
     "DirectorySink",
     "DirectoryWriter",
     "FileReplay",
+    "FileTail",
     "ReplaySource",
     "StdinSource",
     "StdoutSink",
+    "TailSource",
 ]
