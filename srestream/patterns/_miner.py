@@ -364,7 +364,7 @@ def _similarity(
                 params += 1
             else:
                 equal += 1
-        elif t == WILDCARD:
+        elif t == WILDCARD or (t.endswith(_KEY_WILDCARD) and x.startswith(t[:-3])):
             params += 1
         else:
             differences += 1
@@ -394,6 +394,20 @@ _FAILURE_TYPES: Final = ("Error", "Exception", "Fault")
 
 
 def _merge(template: tuple[str, ...], tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """The template generalised to cover ``tokens``: differing positions
+    become ``<*>``, or ``key=<*>`` where both are values of the same key."""
     if template == tokens:
         return template
-    return tuple(t if t == x else WILDCARD for t, x in zip(template, tokens))
+    return tuple(t if t == x else _generalise(t, x) for t, x in zip(template, tokens))
+
+
+_KEY_WILDCARD: Final = "=" + WILDCARD
+
+
+def _generalise(t: str, x: str) -> str:
+    if t == WILDCARD:
+        return t
+    key, eq, _ = t.partition("=")
+    if eq and key and x.startswith(key + "="):
+        return key + _KEY_WILDCARD
+    return WILDCARD

@@ -194,3 +194,12 @@ def test_a_number_and_its_unit_are_one_variable() -> None:
     assert tok.tokens("ask 10.0.0.1:50010 to delete blk_1 blk_2 blk_3") == tok.tokens(
         "ask 10.0.0.2:50010 to delete blk_9"
     )
+
+
+def test_values_of_the_same_key_generalise_to_key_wildcard() -> None:
+    miner = TemplateMiner()
+    a = miner.add("login failed tty=NODEVssh rhost=example.org")[0]
+    b = miner.add("login failed tty=NODEVssh rhost=other.example.net")[0]
+    c = miner.add("login failed tty=pts rhost=third.example.com")[0]
+    assert a is b is c
+    assert a.template == "login failed tty=<*> rhost=<*>"
