@@ -178,6 +178,8 @@ def pipeline_from_dict(
                     bad = True
             if bad:
                 continue
+            if section != "sources" and "inputs" not in entry:
+                entry = {**entry, "inputs": []}  # reported once, by the graph check below
             try:
                 decoded[section][cid] = msgspec.convert(entry, info.config, dec_hook=dec_hook)
             except msgspec.ValidationError as exc:
@@ -252,7 +254,7 @@ def pipeline_from_dict(
         )
 
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems, key=lambda p: _line_of(p.file)))
     name = obj.get("name") or (os.path.splitext(os.path.basename(path))[0] if path else "pipeline")
     return Pipeline(
         name=str(name),
@@ -263,6 +265,11 @@ def pipeline_from_dict(
         runtime=runtime,
         path=path,
     )
+
+
+def _line_of(file: str) -> int:
+    head, _, tail = file.rpartition(":")
+    return int(tail) if head and tail.isdigit() else 0
 
 
 def _cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:

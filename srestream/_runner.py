@@ -421,11 +421,13 @@ class Runner:
         # Stopping: send the final barrier (unless sent), then hold the
         # streams open until the runner cancels the graph, so that no stage
         # mistakes a stop for the end of its input.
-        while self._current is None or not self._current.final:
+        while True:
+            cp = self._current
+            if cp is not None and node.barrier_sent < cp.id:
+                await self._source_barrier(node, cp)
+            if cp is not None and cp.final:
+                break
             await anyio.sleep(0.005)
-        cp = self._current
-        if node.barrier_sent < cp.id:
-            await self._source_barrier(node, cp)
         node.ended = True
         await anyio.sleep_forever()
 
