@@ -62,6 +62,8 @@ class AnomalyDetector:
         cusum_threshold: float = 5.0,
         cusum_drift: float = 0.5,
         min_requests: int = 10,
+        error_rate_min_shift: float = 0.02,
+        latency_min_shift_ratio: float = 0.2,
         max_series: int = 10_000,
         outputs: Outputs | None = None,
     ) -> None:
@@ -79,6 +81,8 @@ class AnomalyDetector:
         self.cusum_threshold = cusum_threshold
         self.cusum_drift = cusum_drift
         self.min_requests = min_requests
+        self.error_rate_min_shift = error_rate_min_shift
+        self.latency_min_shift_ratio = latency_min_shift_ratio
         self.max_series = max(1, max_series)
         self.outputs = outputs if outputs is not None else Outputs("anomaly_detector")
         self.late = 0
@@ -221,12 +225,11 @@ class AnomalyDetector:
             if total < self.min_requests:
                 continue
             self._change(
-                self._error_cusum, service, b, errors / total, 0.01, 0.0,
-                AnomalyType.ERROR_RATE_CHANGE, out,
-            )  # fmt: skip
+                self._error_cusum, service, b, errors / total, AnomalyType.ERROR_RATE_CHANGE, out
+            )
             if lat_n >= self.min_requests:
                 self._change(
-                    self._latency_cusum, service, b, lat_sum / lat_n / 1e6, 0.0, 0.05,
+                    self._latency_cusum, service, b, lat_sum / lat_n / 1e6,
                     AnomalyType.LATENCY_CHANGE, out,
                 )  # fmt: skip
         self._bound()
@@ -237,18 +240,12 @@ class AnomalyDetector:
         service: str,
         b: int,
         value: float,
-        min_sigma: float,
-        relative_sigma: float,
         kind: str,
         out: list[Anomaly],
     ) -> None:
         cusum = detectors.get(service)
         if cusum is None:
-            cusum = detectors[service] = Cusum(
-                baseline_buckets=self.baseline_buckets, min_baseline=self.min_baseline,
-                min_sigma=min_sigma, relative_sigma=relative_sigma, drift=self.cusum_drift,
-                threshold=self.cusum_threshold,
-            )  # fmt: skip
+            cusum = detectors[service] = self._new_cusum(kind)
         mean, _ = cusum.baseline()
         onset = cusum.update(b, value)
         if onset is not None:
@@ -261,6 +258,20 @@ class AnomalyDetector:
                     summary=f"{service} {kind.replace('_', ' ')}: {mean:.4g}{unit} -> {value:.4g}{unit}",
                 )
             )  # fmt: skip
+
+    def _new_cusum(self, kind: str) -> Cusum:
+        """Error ratios: sigma at least 1 point, shifts of at least
+        ``error_rate_min_shift``; latency: sigma at least 5% of the mean,
+        shifts of at least ``latency_min_shift_ratio`` of it."""
+        if kind == AnomalyType.ERROR_RATE_CHANGE:
+            sigma, rel_sigma, shift, rel_shift = 0.01, 0.0, self.error_rate_min_shift, 0.0
+        else:
+            sigma, rel_sigma, shift, rel_shift = 0.0, 0.05, 0.0, self.latency_min_shift_ratio
+        return Cusum(
+            baseline_buckets=self.baseline_buckets, min_baseline=self.min_baseline,
+            min_sigma=sigma, relative_sigma=rel_sigma, min_shift=shift,
+            relative_shift=rel_shift, drift=self.cusum_drift, threshold=self.cusum_threshold,
+        )  # fmt: skip
 
     def _bound(self) -> None:
         """Forget the least recently seen templates beyond ``max_series``."""
@@ -302,17 +313,13 @@ class AnomalyDetector:
             tpl.spiking = spiking
             tpl.baseline.restore(base)
             self._templates[tid] = tpl
-        for key, target, sigma in (
-            ("error_cusum", self._error_cusum, (0.01, 0.0)),
-            ("latency_cusum", self._latency_cusum, (0.0, 0.05)),
+        for key, target, kind in (
+            ("error_cusum", self._error_cusum, AnomalyType.ERROR_RATE_CHANGE),
+            ("latency_cusum", self._latency_cusum, AnomalyType.LATENCY_CHANGE),
         ):
             target.clear()
             for service, snap in state[key].items():
-                c = Cusum(
-                    baseline_buckets=self.baseline_buckets, min_baseline=self.min_baseline,
-                    min_sigma=sigma[0], relative_sigma=sigma[1], drift=self.cusum_drift,
-                    threshold=self.cusum_threshold,
-                )  # fmt: skip
+                c = self._new_cusum(kind)
                 c.restore(snap)
                 target[service] = c
 

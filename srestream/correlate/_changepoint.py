@@ -6,7 +6,10 @@
   ``S = max(0, S + z - drift)`` alarms when it exceeds ``threshold``; the
   onset reported is the first bucket of the excursion that led to the alarm
   (the classic CUSUM change-time estimate), so a step change is dated to
-  the bucket where it happened.  The baseline is frozen during an excursion
+  the bucket where it happened.  Shifts smaller than ``min_shift`` (absolute) or ``relative_shift`` (of the
+  baseline mean) never accumulate: skewed, low-count series (an error ratio
+  of a few requests) would otherwise alarm on noise.  The baseline is frozen
+  during an excursion
   (a change must not teach the baseline that it is normal); the detector
   re-arms when the sum returns to zero.
 * :class:`SeasonalBaseline` — the expected count of a series at a slot of
@@ -42,7 +45,9 @@ class Cusum:
         "baseline_buckets",
         "drift",
         "min_baseline",
+        "min_shift",
         "min_sigma",
+        "relative_shift",
         "relative_sigma",
         "threshold",
     )  # fmt: skip
@@ -54,6 +59,8 @@ class Cusum:
         min_baseline: int = 5,
         min_sigma: float = 0.0,
         relative_sigma: float = 0.05,
+        min_shift: float = 0.0,
+        relative_shift: float = 0.0,
         drift: float = 0.5,
         threshold: float = 5.0,
     ) -> None:
@@ -61,6 +68,8 @@ class Cusum:
         self.min_baseline = min_baseline
         self.min_sigma = min_sigma
         self.relative_sigma = relative_sigma
+        self.min_shift = min_shift
+        self.relative_shift = relative_shift
         self.drift = drift
         self.threshold = threshold
         self._base: deque[float] = deque(maxlen=baseline_buckets)
@@ -87,6 +96,9 @@ class Cusum:
             return None
         mean, sigma = self.baseline()
         z = (value - mean) / sigma if sigma > 0 else 0.0
+        if value - mean < max(self.min_shift, self.relative_shift * abs(mean)):
+            # Too small a shift to matter to anyone: it may not accumulate.
+            z = min(z, self.drift)
         s = self._sum + z - self.drift
         if s <= 0.0:
             if not self._alarmed:  # a blip, not a change: it is normal variation

@@ -92,6 +92,8 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
     cusum_threshold: float = 5.0
     cusum_drift: float = 0.5
     min_requests: Positive = 10
+    error_rate_min_shift: float = 0.02
+    latency_min_shift_ratio: float = 0.2
     max_series: Positive = 10_000
 
     def __post_init__(self) -> None:
@@ -108,7 +110,8 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
             baseline_buckets=self.baseline_buckets,
             min_baseline_buckets=self.min_baseline_buckets,
             cusum_threshold=self.cusum_threshold, cusum_drift=self.cusum_drift,
-            min_requests=self.min_requests, max_series=self.max_series,
+            min_requests=self.min_requests, error_rate_min_shift=self.error_rate_min_shift,
+            latency_min_shift_ratio=self.latency_min_shift_ratio, max_series=self.max_series,
             outputs=ctx.outputs if ctx is not None else None,
         )  # fmt: skip
 

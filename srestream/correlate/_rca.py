@@ -48,8 +48,11 @@ WEIGHTS: dict[str, float] = {
 }
 
 
-def error_onsets(stats: Iterable[ServiceStats], *, min_requests: int = 5) -> dict[str, int]:
-    """Each service's error onset (ns) in ``stats`` (see module doc)."""
+def error_onsets(
+    stats: Iterable[ServiceStats], *, min_requests: int = 5, min_shift: float = 0.05
+) -> dict[str, int]:
+    """Each service's error onset (ns) in ``stats`` (see module doc): a rise
+    of the error ratio by at least ``min_shift`` that CUSUM confirms."""
     series: dict[str, list[tuple[int, float, int]]] = {}
     for s in stats:
         requests = s.spans if s.spans else s.logs
@@ -61,7 +64,7 @@ def error_onsets(stats: Iterable[ServiceStats], *, min_requests: int = 5) -> dic
     onsets: dict[str, int] = {}
     for service, points in series.items():
         points.sort()
-        cusum = Cusum(baseline_buckets=30, min_baseline=3, min_sigma=0.01)
+        cusum = Cusum(baseline_buckets=30, min_baseline=3, min_sigma=0.01, min_shift=min_shift)
         found = None
         for ts, ratio, _ in points:
             onset = cusum.update(ts, ratio)
