@@ -1,3 +1,110 @@
-"""Component registrations (see srestream._registry)."""
+"""Component registrations of the SLO engine (see srestream._registry).
+
+Pipeline shape::
+
+    stages:
+      windows:    {type: sli_windows, inputs: [parse], slos: slos/demo.yaml,
+                   allowed_lateness: 30s}
+      burn_rate:  {type: burn_rate, inputs: [windows], slos: slos/demo.yaml}
+      policy:     {type: budget_policy, inputs: [burn_rate], slos: slos/demo.yaml}
+    sinks:
+      out:        {type: directory, inputs: [burn_rate, policy]}   # alerts.jsonl, budgets.jsonl
+      late:       {type: directory, inputs: [windows.late], path: late}
+      status:     {type: slo_status, inputs: [burn_rate], path: slo.prom}
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from .._component import BuildContext, SinkConfig, StageConfig
+from .._duration import Duration
+from .._errors import ConfigError, Problem
+from .._registry import register
+from ._alerting import MINUTE_NS
+from ._burn import BurnRateDetector
+from ._policy import PolicyTracker
+from ._spec import SLOSet, load_slos
+from ._status import SloStatusWriter
+from ._windows import SliWindows
+
+__all__ = ["SliWindowsStage", "BurnRateStage", "BudgetPolicyStage", "SloStatusSink"]
+
+
+def _load(ctx: BuildContext, path: str) -> SLOSet:
+    return load_slos(ctx.resolve(path))
+
+
+def _check_resolution(resolution: Duration, where: str) -> None:
+    if resolution.ns <= 0 or MINUTE_NS % resolution.ns:
+        raise ConfigError(
+            [Problem(f"$.stages.{where}.resolution", "must divide one minute (e.g. 1m, 30s, 1s)")]
+        )
+
+
+@register("Count good/total SLI events per (SLO, service) in event-time minute buckets; closed buckets out, .late and .rollups side outputs.")
+class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows"):
+    side_outputs = ("late", "rollups")
+    slos: str
+    """The SLO file (YAML), relative to the pipeline file."""
+    resolution: Duration = Duration(MINUTE_NS)
+    """Bucket length (one minute: the alert windows' resolution)."""
+    allowed_lateness: Duration = Duration(0)
+    """How far behind the newest record a record may be and still count."""
+
+    def build(self, ctx: BuildContext) -> SliWindows:
+        _check_resolution(self.resolution, ctx.component_id)
+        return SliWindows(
+            _load(ctx, self.slos),
+            resolution_ns=self.resolution.ns,
+            allowed_lateness_ns=self.allowed_lateness.ns,
+            outputs=ctx.outputs,
+        )
+
+
+@register("Multi-window multi-burn-rate alerts (pending/firing/resolved), error budgets and exhaustion forecasts from SLI rollups.")
+class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
+    slos: str
+    resolution: Duration = Duration(MINUTE_NS)
+    """Must equal the windows stage's resolution."""
+    budget_interval: Duration = Duration(60 * MINUTE_NS)
+    """Event-time interval between budget records of each SLO."""
+    forecast_step: Duration = Duration(5 * MINUTE_NS)
+    """Event-time interval between points of the forecast's consumption series."""
+
+    def build(self, ctx: BuildContext) -> BurnRateDetector:
+        _check_resolution(self.resolution, ctx.component_id)
+        problems = []
+        for name in ("budget_interval", "forecast_step"):
+            v: Duration = getattr(self, name)
+            if v.ns < self.resolution.ns:
+                problems.append(Problem(f"$.stages.{ctx.component_id}.{name}", "must be at least the resolution"))
+        if problems:
+            raise ConfigError(problems)
+        return BurnRateDetector(
+            _load(ctx, self.slos),
+            resolution_ns=self.resolution.ns,
+            budget_interval_ns=self.budget_interval.ns,
+            forecast_step_ns=self.forecast_step.ns,
+            outputs=ctx.outputs,
+        )
+
+
+@register("Budget policy: emit notify/ticket/freeze actions when budget thresholds are crossed.")
+class BudgetPolicyStage(StageConfig, frozen=True, kw_only=True, tag="budget_policy"):
+    slos: str
+
+    def build(self, ctx: BuildContext) -> PolicyTracker:
+        return PolicyTracker(_load(ctx, self.slos))
+
+
+@register("Keep a Prometheus text file of SLO status (budgets, burn rates, firing alerts).")
+class SloStatusSink(SinkConfig, frozen=True, kw_only=True, tag="slo_status"):
+    path: str = "slo_status.prom"
+    """The metrics file, relative to the pipeline file (or to --out)."""
+
+    def build(self, ctx: BuildContext) -> Any:
+        import os
+
+        path = os.path.join(ctx.out_dir, self.path) if ctx.out_dir and not os.path.isabs(self.path) else ctx.resolve(self.path)
+        return SloStatusWriter(path)

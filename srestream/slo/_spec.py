@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import msgspec
 
-from .._duration import Duration, dec_hook, enc_hook, format_duration, parse_duration
+from .._duration import Duration, dec_hook, format_duration, parse_duration
 from .._errors import ConfigError, Problem
 from ._alerting import (
     DAY_NS,
@@ -590,7 +590,8 @@ def _check_slos(
             for j, rule in enumerate(slo.budget_policy):
                 problems.extend(_check_policy_rule(rule, f"{path}.budget_policy[{j}]", file))
         key = (slo.service, slo.name)
-        if key in seen_names:
+        duplicate = key in seen_names
+        if duplicate:
             problems.append(
                 Problem(
                     f"{path}.name",
@@ -600,8 +601,8 @@ def _check_slos(
             )
         else:
             seen_names[key] = i
-        if period is not None and tz_ok:
-            sli_key = (slo.service, msgspec.msgpack.encode(slo.sli, enc_hook=enc_hook), period.text, period.time_zone if not period.rolling else "")
+        if period is not None and tz_ok and not duplicate and 0.0 < slo.objective < 100.0:
+            sli_key = (slo.service, repr(slo.sli), period.text, period.time_zone if not period.rolling else "")
             first = seen_sli.get(sli_key)
             if first is None:
                 seen_sli[sli_key] = (i, slo.objective)

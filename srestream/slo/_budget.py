@@ -1,0 +1,154 @@
+"""Error budget math: every formula in one place (100% tested).
+
+The objective is a ratio here (0.999); the budget is ``1 - objective``, the
+share of events (event-weighted) or of time slices (time-sliced) that may be
+bad over the period.
+
+* ``consumed = bad / (budget x total)`` - 1.0 means the budget is spent;
+* ``remaining = 1 - consumed`` (ratio), ``budget x total - bad`` (events),
+  ``remaining x budget x period`` (minutes of full outage left);
+* ``burn_rate = (bad / total) / budget`` over any window: 1.0 spends the
+  budget exactly in one period.
+
+A window without traffic has no burn and consumes nothing: every division
+by a count is guarded and yields 0.0.
+
+Calendar periods (month, quarter) start at local midnight in the SLO's time
+zone, so a month that crosses a DST change is an hour shorter or longer than
+its days times 24h.
+
+>>> round(burn_rate(good=9_900, total=10_000, objective=0.999), 9)
+10.0
+>>> round(budget_minutes(0.999, 30 * 86_400_000_000_000), 9)
+43.2
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import zoneinfo
+
+__all__ = [
+    "error_budget",
+    "budget_events",
+    "consumed_ratio",
+    "remaining_ratio",
+    "remaining_events",
+    "burn_rate",
+    "budget_minutes",
+    "remaining_minutes",
+    "timeslice_is_good",
+    "time_sliced_consumed",
+    "calendar_period_bounds",
+    "period_bounds",
+    "MINUTE_NS",
+]
+
+MINUTE_NS = 60_000_000_000
+
+
+def error_budget(objective: float) -> float:
+    """``1 - objective`` for an objective ratio strictly between 0 and 1."""
+    if not 0.0 < objective < 1.0:
+        raise ValueError(f"objective must be a ratio in (0, 1), got {objective!r}")
+    return 1.0 - objective
+
+
+def budget_events(total: int, objective: float) -> float:
+    """How many bad events the period's ``total`` events may contain."""
+    return error_budget(objective) * total
+
+
+def consumed_ratio(good: int, total: int, objective: float) -> float:
+    """Share of the budget spent: ``bad / (budget x total)``; 0.0 without traffic."""
+    allowed = budget_events(total, objective)
+    if total <= 0:
+        return 0.0
+    return (total - good) / allowed
+
+
+def remaining_ratio(good: int, total: int, objective: float) -> float:
+    """``1 - consumed``: 1.0 untouched, 0.0 exhausted, negative overspent."""
+    return 1.0 - consumed_ratio(good, total, objective)
+
+
+def remaining_events(good: int, total: int, objective: float) -> float:
+    """Bad events still allowed in the period so far (negative: overspent)."""
+    return budget_events(total, objective) - (total - good)
+
+
+def burn_rate(good: int, total: int, objective: float) -> float:
+    """``error ratio / budget`` over a window; 0.0 for a window without traffic."""
+    budget = error_budget(objective)
+    if total <= 0:
+        return 0.0
+    return ((total - good) / total) / budget
+
+
+def budget_minutes(objective: float, period_ns: int) -> float:
+    """The budget as minutes of full outage over a period of ``period_ns``."""
+    return error_budget(objective) * period_ns / MINUTE_NS
+
+
+def remaining_minutes(good: int, total: int, objective: float, period_ns: int) -> float:
+    """Minutes of full outage left: ``remaining ratio x budget minutes``."""
+    return remaining_ratio(good, total, objective) * budget_minutes(objective, period_ns)
+
+
+def timeslice_is_good(good: int, total: int, target: float) -> bool | None:
+    """Whether one time slice meets ``target`` (a ratio); None when the slice
+    had no events (it counts neither good nor bad)."""
+    if total <= 0:
+        return None
+    return good / total >= target
+
+
+def time_sliced_consumed(
+    bad_slices: int, slice_ns: int, objective: float, period_ns: int
+) -> float:
+    """Time-sliced budget spent: bad slices over the budgeted number of
+    slices in the period (``budget x period / slice``)."""
+    if slice_ns <= 0 or period_ns <= 0:
+        raise ValueError("slice and period lengths must be positive")
+    allowed = error_budget(objective) * (period_ns / slice_ns)
+    return bad_slices / allowed
+
+
+def calendar_period_bounds(ts_ns: int, unit: str, time_zone: str = "UTC") -> tuple[int, int]:
+    """``[start, end)`` in UTC ns of the calendar month or quarter holding
+    ``ts_ns``, with boundaries at local midnight in ``time_zone``.
+
+    >>> s, e = calendar_period_bounds(1_710_000_000_000_000_000, "month", "Europe/Paris")
+    >>> (e - s) / 3_600_000_000_000    # March 2024 in Paris: 31 days less the DST hour
+    743.0
+    """
+    tz = zoneinfo.ZoneInfo(time_zone)
+    secs, rem = divmod(ts_ns, 1_000_000_000)
+    local = _dt.datetime.fromtimestamp(secs, tz)
+    if unit == "month":
+        first_month = local.month
+        months = 1
+    elif unit == "quarter":
+        first_month = (local.month - 1) // 3 * 3 + 1
+        months = 3
+    else:
+        raise ValueError(f"unknown calendar unit {unit!r} (month or quarter)")
+    start = _dt.datetime(local.year, first_month, 1, tzinfo=tz)
+    end_month = first_month + months
+    end = _dt.datetime(local.year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=tz)
+    return _to_ns(start), _to_ns(end)
+
+
+def _to_ns(d: _dt.datetime) -> int:
+    return int(d.timestamp()) * 1_000_000_000
+
+
+def period_bounds(
+    ts_ns: int, *, rolling: bool, length_ns: int = 0, unit: str = "", time_zone: str = "UTC"
+) -> tuple[int, int]:
+    """``[start, end)`` of the period in force at ``ts_ns``: the last
+    ``length_ns`` for a rolling period (ending at ``ts_ns``), the calendar
+    month/quarter otherwise."""
+    if rolling:
+        return ts_ns - length_ns, ts_ns
+    return calendar_period_bounds(ts_ns, unit, time_zone)

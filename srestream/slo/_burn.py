@@ -1,0 +1,567 @@
+"""The burn-rate detector stage: rollups in, alerts and budgets out.
+
+It keeps, per (SLO, service):
+
+* a ring of minute buckets (good, total) as long as the longest alert
+  window, with a running sum per window length, so each closed minute
+  costs one add and one subtract per window;
+* coarse buckets (one hour, or one minute for periods under a day) over the
+  SLO period for the budget (rolling), or sums since the start of the
+  calendar month/quarter in the SLO's time zone (calendar);
+* the state of each alert rule (pending, firing) and a short history of
+  consumed budget for the exhaustion forecast.
+
+Everything is evaluated at the end of each closed bucket, in event time:
+the alerts depend only on the rollups, so a replay gives the same alerts
+at any speed and batch size.
+
+Memory per key (8-byte counters): ``2 x longest alert window in minutes``
+plus ``3 x coarse buckets in the period``.  For a 30d SLO: 2 x 4320 +
+3 x 720 counters = 86 KB; for a 90d quarter (windows scaled x3): 2 x 12960
++ 3 x 2160 = 259 KB.  100 services x 3 SLOs of 30d: about 26 MB; all on
+90-day quarters: about 78 MB, whatever the input size.  (Minute history
+beyond the longest alert window lives in the ledger, from the rollups.)
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+from .._component import Outputs
+from ._alerting import HOUR_NS, MINUTE_NS, AlertWindow, dedup_key
+from ._budget import calendar_period_bounds, time_sliced_consumed
+from ._forecast import Forecast, forecast_exhaustion
+from ._records import Alert, AlertState, Budget, SliRollup
+from ._spec import SLOSet, SLOSpec, alert_windows
+
+__all__ = ["BurnRateDetector", "burn_rate_alerts", "SloState"]
+
+_INACTIVE = ""
+
+
+class _Rule:
+    """One alert rule of one key: a window pair, or the forecast."""
+
+    __slots__ = ("window", "name", "tier", "severity", "long_n", "short_n", "factor", "dedup",
+                 "state", "since_ns", "last_true_ns")
+
+    def __init__(self, window: AlertWindow | None, spec: SLOSpec, res: int, severity: str = "") -> None:
+        self.window = window
+        if window is not None:
+            self.name, self.tier, self.severity = window.name, window.tier, window.severity
+            self.long_n = window.long_window_ns // res
+            self.short_n = window.short_window_ns // res
+            self.factor = window.burn_rate
+        else:
+            self.name, self.tier, self.severity = "forecast", "forecast", severity
+            self.long_n = self.short_n = 0
+            self.factor = 0.0
+        self.dedup = dedup_key(spec.service, spec.name, self.tier, self.name)
+        self.state = _INACTIVE
+        self.since_ns = 0
+        self.last_true_ns = 0
+
+
+class SloState:
+    """Windows, budget and alert state of one (SLO, service)."""
+
+    def __init__(
+        self,
+        spec: SLOSpec,
+        *,
+        resolution_ns: int,
+        budget_interval_ns: int,
+        forecast_step_ns: int,
+    ) -> None:
+        self.spec = spec
+        self.res = resolution_ns
+        self.budget_ratio = spec.budget_ratio
+        self.objective_ratio = spec.objective_ratio
+        period = spec.parsed_period()
+        self.period = period
+        self.windows = alert_windows(spec, resolution_ns=resolution_ns)
+        a = spec.alerting
+        self.rules = [_Rule(w, spec, resolution_ns) for w in self.windows]
+        self.forecast_rule = (
+            _Rule(None, spec, resolution_ns, a.severities.get("forecast", "ticket"))
+            if a.enabled and a.forecast_horizon is not None
+            else None
+        )
+        self.pending_for = a.pending_for.ns
+        self.keep_firing_for = a.keep_firing_for.ns
+        self.horizon_ns = a.forecast_horizon.ns if a.forecast_horizon is not None else 0
+        hour_n = max(1, HOUR_NS // resolution_ns)
+        lengths = {hour_n} | {r.long_n for r in self.rules} | {r.short_n for r in self.rules}
+        self.lengths = sorted(lengths)
+        self.ring_len = self.lengths[-1]
+        self.hour_n = hour_n
+        self.good_ring = array("q", bytes(8 * self.ring_len))
+        self.total_ring = array("q", bytes(8 * self.ring_len))
+        self.sums: dict[int, list[int]] = {n: [0, 0] for n in self.lengths}
+        self.next_bucket: int | None = None
+        """Index (ts // resolution) of the next bucket expected."""
+        self.first_ts_ns: int | None = None
+        # Period accounting.
+        if period.rolling:
+            coarse = HOUR_NS if period.length_ns >= 24 * HOUR_NS and period.length_ns % HOUR_NS == 0 else resolution_ns
+            self.coarse_ns = coarse
+            self.coarse_len = max(1, period.length_ns // coarse)
+            self.c_good = array("q", bytes(8 * self.coarse_len))
+            self.c_total = array("q", bytes(8 * self.coarse_len))
+            self.c_nodata = array("q", bytes(8 * self.coarse_len))
+            self.coarse_idx: int | None = None
+        self.period_start_ns = 0
+        self.period_end_ns = 0
+        self.p_good = 0
+        self.p_total = 0
+        self.p_nodata = 0
+        self.now_ns = 0
+        self.budget_interval_ns = budget_interval_ns
+        self.forecast_step_ns = forecast_step_ns
+        n_points = max(2, a.forecast_window.ns // forecast_step_ns)
+        self.points: deque[tuple[int, float]] = deque(maxlen=n_points)
+        self.next_budget_ns: int | None = None
+        self.next_point_ns: int | None = None
+        self.forecast = Forecast(exhaustion_ts_ns=None, error_ns=None, model="none")
+
+    # -- accounting -------------------------------------------------------------
+
+    def _push(self, idx: int, good: int, total: int, nodata_ns: int) -> None:
+        """Add one closed bucket with index ``idx`` (consecutive)."""
+        L = self.ring_len
+        slot = idx % L
+        gr, tr = self.good_ring, self.total_ring
+        for n, s in self.sums.items():
+            old = (idx - n) % L
+            s[0] += good - gr[old]
+            s[1] += total - tr[old]
+        gr[slot] = good
+        tr[slot] = total
+        ts = idx * self.res
+        if self.period.rolling:
+            c = ts // self.coarse_ns
+            ci = self.coarse_idx
+            if ci is None:
+                self.coarse_idx = c
+            elif c > ci:
+                C = self.coarse_len
+                cg, ct, cn = self.c_good, self.c_total, self.c_nodata
+                for k in range(ci + 1, min(c, ci + C) + 1):
+                    s = k % C
+                    self.p_good -= cg[s]
+                    self.p_total -= ct[s]
+                    self.p_nodata -= cn[s]
+                    cg[s] = ct[s] = cn[s] = 0
+                self.coarse_idx = c
+            s = c % self.coarse_len
+            self.c_good[s] += good
+            self.c_total[s] += total
+            self.c_nodata[s] += nodata_ns
+        else:
+            if ts >= self.period_end_ns:
+                self.period_start_ns, self.period_end_ns = calendar_period_bounds(
+                    ts, self.period.unit, self.period.time_zone
+                )
+                self.p_good = self.p_total = self.p_nodata = 0
+        self.p_good += good
+        self.p_total += total
+        self.p_nodata += nodata_ns
+
+    def _reset_windows(self) -> None:
+        self.good_ring = array("q", bytes(8 * self.ring_len))
+        self.total_ring = array("q", bytes(8 * self.ring_len))
+        for s in self.sums.values():
+            s[0] = s[1] = 0
+
+    def burn(self, n: int) -> float:
+        g, t = self.sums[n]
+        if t <= 0:
+            return 0.0
+        return ((t - g) / t) / self.budget_ratio
+
+    def period_window(self) -> tuple[int, int]:
+        """[start, now) of the period the budget covers."""
+        if self.period.rolling:
+            start = self.now_ns - self.period.length_ns
+            if self.coarse_idx is not None:
+                start = (self.coarse_idx + 1) * self.coarse_ns - self.coarse_len * self.coarse_ns
+            return max(start, self.first_ts_ns or start), self.now_ns
+        return max(self.period_start_ns, self.first_ts_ns or 0), self.now_ns
+
+    def consumed(self) -> float:
+        bad = self.p_total - self.p_good
+        if self.spec.sli.time_sliced:
+            length = self.period.length_ns if self.period.rolling else self.period_end_ns - self.period_start_ns
+            return time_sliced_consumed(bad, self.res, self.objective_ratio, length)
+        if self.p_total <= 0:
+            return 0.0
+        return bad / (self.budget_ratio * self.p_total)
+
+    def period_length_ns(self) -> int:
+        if self.period.rolling:
+            return self.period.length_ns
+        return self.period_end_ns - self.period_start_ns
+
+    # -- one closed bucket ------------------------------------------------------
+
+    def add(self, r: SliRollup, out: list[Any]) -> None:
+        res = self.res
+        idx = r.bucket_ts_ns // res
+        n = max(1, r.resolution_ns // res)
+        if self.next_bucket is None:
+            self.next_bucket = idx
+            self.first_ts_ns = r.bucket_ts_ns
+            self._schedule(r.bucket_ts_ns)
+        elif idx < self.next_bucket:
+            return  # already counted (a replayed rollup after restore)
+        elif idx > self.next_bucket:
+            # A hole in the rollups: treat as no-data buckets.
+            self._gap(self.next_bucket, idx - self.next_bucket, out)
+        if n == 1:
+            self._push(idx, r.good, r.total, r.no_data_ns)
+            self.next_bucket = idx + 1
+            self._evaluate((idx + 1) * res, out)
+        else:
+            # A multi-bucket rollup is a gap: spread counts on its first bucket.
+            self._push(idx, r.good, r.total, min(r.no_data_ns, res))
+            self.next_bucket = idx + 1
+            self._evaluate((idx + 1) * res, out)
+            rest_nodata = max(0, r.no_data_ns - res)
+            self._gap(idx + 1, n - 1, out, nodata_ns=rest_nodata)
+
+    def _gap(self, idx: int, n: int, out: list[Any], nodata_ns: int | None = None) -> None:
+        """``n`` empty buckets from ``idx``: evaluated one by one while the
+        windows still hold data, then skipped in one step."""
+        res = self.res
+        per = res if nodata_ns is None else nodata_ns // n if n else 0
+        step_through = min(n, self.ring_len + 1)
+        for i in range(step_through):
+            self._push(idx + i, 0, 0, per)
+            self.next_bucket = idx + i + 1
+            self._evaluate((idx + i + 1) * res, out)
+        rest = n - step_through
+        if rest > 0:
+            last = idx + n - 1
+            # Windows are all empty by now; account the period in coarse steps.
+            self._reset_windows()
+            self._skip_period(idx + step_through, rest, per)
+            self.next_bucket = last + 1
+            self._evaluate((last + 1) * res, out)
+
+    def _skip_period(self, idx: int, n: int, per_nodata: int) -> None:
+        if self.period.rolling:
+            ratio = max(1, self.coarse_ns // self.res)
+            keep = (self.coarse_len + 1) * ratio
+            if n > keep:
+                # Longer than the period: everything before is evicted anyway.
+                self.c_good = array("q", bytes(8 * self.coarse_len))
+                self.c_total = array("q", bytes(8 * self.coarse_len))
+                self.c_nodata = array("q", bytes(8 * self.coarse_len))
+                self.p_good = self.p_total = self.p_nodata = 0
+                self.coarse_idx = (idx + n - keep) * self.res // self.coarse_ns
+                idx, n = idx + n - keep, keep
+            # One push per coarse bucket is enough to evict and account.
+            i = idx
+            end = idx + n
+            while i < end:
+                chunk = min(end - i, ratio - (i % ratio) if ratio > 1 else 1)
+                self._push_period_only(i, chunk * per_nodata)
+                i += chunk
+        else:
+            i = idx
+            end = idx + n
+            while i < end:
+                ts = i * self.res
+                if ts >= self.period_end_ns:
+                    self.period_start_ns, self.period_end_ns = calendar_period_bounds(
+                        ts, self.period.unit, self.period.time_zone
+                    )
+                    self.p_good = self.p_total = self.p_nodata = 0
+                stop = min(end, -(-self.period_end_ns // self.res))
+                self.p_nodata += (stop - i) * per_nodata
+                i = stop
+
+    def _push_period_only(self, idx: int, nodata_ns: int) -> None:
+        saved = self.sums
+        self.sums = {}
+        try:
+            self._push(idx, 0, 0, nodata_ns)
+        finally:
+            self.sums = saved
+
+    def _schedule(self, ts: int) -> None:
+        bi, fs = self.budget_interval_ns, self.forecast_step_ns
+        self.next_budget_ns = (ts // bi + 1) * bi
+        self.next_point_ns = (ts // fs + 1) * fs
+
+    def _evaluate(self, ts: int, out: list[Any]) -> None:
+        self.now_ns = ts
+        remaining: float | None = None
+        for rule in self.rules:
+            long_burn = self.burn(rule.long_n)
+            cond = long_burn >= rule.factor and self.burn(rule.short_n) >= rule.factor
+            if cond or rule.state:
+                if remaining is None:
+                    remaining = 1.0 - self.consumed()
+                self._step(rule, cond, ts, long_burn, remaining, out)
+        assert self.next_point_ns is not None and self.next_budget_ns is not None
+        if ts >= self.next_point_ns:
+            self.next_point_ns = (ts // self.forecast_step_ns + 1) * self.forecast_step_ns
+            consumed = self.consumed()
+            self.points.append((ts, consumed))
+            fr = self.forecast_rule
+            if fr is not None:
+                self._update_forecast(ts)
+                ex = self.forecast.exhaustion_ts_ns
+                cond = ex is not None and ex - ts <= self.horizon_ns and consumed < 1.0
+                if cond or fr.state:
+                    self._step(fr, cond, ts, self.burn(self.hour_n), 1.0 - consumed, out)
+        if ts >= self.next_budget_ns:
+            self.next_budget_ns = (ts // self.budget_interval_ns + 1) * self.budget_interval_ns
+            out.append(self.budget_record(ts))
+
+    def _update_forecast(self, ts: int) -> None:
+        self.forecast = forecast_exhaustion(
+            list(self.points), ts, max_horizon_ns=self.period_length_ns(), step_ns=self.forecast_step_ns
+        )
+
+    def _step(self, rule: _Rule, cond: bool, ts: int, burn: float, remaining: float, out: list[Any]) -> None:
+        """The alert state machine: inactive -> pending -> firing -> resolved."""
+        state = rule.state
+        if cond:
+            rule.last_true_ns = ts
+            if not state:
+                rule.since_ns = ts
+                if self.pending_for > 0:
+                    rule.state = AlertState.PENDING
+                    out.append(self._alert(rule, AlertState.PENDING, ts, burn, remaining))
+                    return
+                rule.state = AlertState.FIRING
+                out.append(self._alert(rule, AlertState.FIRING, ts, burn, remaining))
+            elif state == AlertState.PENDING and ts - rule.since_ns >= self.pending_for:
+                rule.state = AlertState.FIRING
+                out.append(self._alert(rule, AlertState.FIRING, ts, burn, remaining))
+        elif state == AlertState.PENDING:
+            rule.state = _INACTIVE  # the condition did not hold long enough: no page
+        elif state == AlertState.FIRING and ts - rule.last_true_ns >= self.keep_firing_for:
+            rule.state = _INACTIVE
+            out.append(self._alert(rule, AlertState.RESOLVED, ts, burn, remaining))
+
+    def _alert(self, rule: _Rule, state: str, ts: int, burn: float, remaining: float) -> Alert:
+        spec = self.spec
+        w = rule.window
+        if w is not None:
+            short_burn = self.burn(rule.short_n)
+            long_s, short_s = w.long_window, w.short_window
+            long_ns, short_ns = w.long_window_ns, w.short_window_ns
+            summary = (
+                f"{spec.service} {spec.name}: burn rate {burn:.2f}x over {long_s} and "
+                f"{short_burn:.2f}x over {short_s} (threshold {rule.factor:g}x)"
+            )
+        else:
+            short_burn = 0.0
+            long_ns = self.spec.alerting.forecast_window.ns
+            short_ns = 0
+            long_s, short_s = str(self.spec.alerting.forecast_window), ""
+            summary = f"{spec.service} {spec.name}: error budget forecast to run out within {spec.alerting.forecast_horizon}"
+        if state == AlertState.RESOLVED:
+            summary = f"resolved: {summary}"
+        return Alert(
+            ts_ns=ts,
+            slo=spec.name,
+            service=spec.service,
+            severity=rule.severity,
+            state=state,
+            burn_rate=burn,
+            long_window=long_s,
+            short_window=short_s,
+            budget_remaining=remaining,
+            dedup_key=rule.dedup,
+            tier=rule.tier,
+            short_burn_rate=short_burn,
+            threshold=rule.factor,
+            long_window_ns=long_ns,
+            short_window_ns=short_ns,
+            started_ts_ns=rule.since_ns,
+            exhaustion_ts_ns=self.forecast.exhaustion_ts_ns,
+            objective=spec.objective,
+            period=self.period.text,
+            team=spec.labels.team,
+            slo_tier=spec.labels.tier,
+            component=spec.labels.component,
+            summary=summary,
+        )
+
+    def budget_record(self, ts: int) -> Budget:
+        self.now_ns = ts
+        self._update_forecast(ts)
+        consumed = self.consumed()
+        length = self.period_length_ns()
+        budget_minutes = self.budget_ratio * length / MINUTE_NS
+        start, now = self.period_window()
+        elapsed = max(0, now - start)
+        coverage = 1.0 - self.p_nodata / elapsed if elapsed > 0 else 1.0
+        budget_events = self.budget_ratio * self.p_total
+        return Budget(
+            ts_ns=ts,
+            slo=self.spec.name,
+            service=self.spec.service,
+            objective=self.spec.objective,
+            period=self.period.text,
+            good=self.p_good,
+            total=self.p_total,
+            budget_remaining=1.0 - consumed,
+            burn_rate_1h=self.burn(self.hour_n),
+            exhaustion_ts_ns=self.forecast.exhaustion_ts_ns,
+            exhaustion_error_ns=self.forecast.error_ns,
+            budget_consumed=consumed,
+            budget_events=budget_events,
+            bad_events_remaining=budget_events - (self.p_total - self.p_good),
+            budget_minutes=budget_minutes,
+            minutes_remaining=(1.0 - consumed) * budget_minutes,
+            period_start_ts_ns=start,
+            coverage=max(0.0, min(1.0, coverage)),
+            team=self.spec.labels.team,
+            slo_tier=self.spec.labels.tier,
+            component=self.spec.labels.component,
+            sli=self.spec.sli.kind,
+        )
+
+    # -- checkpoints ------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        st: dict[str, Any] = {
+            "good_ring": self.good_ring.tolist(),
+            "total_ring": self.total_ring.tolist(),
+            "sums": [[n, s[0], s[1]] for n, s in self.sums.items()],
+            "next_bucket": self.next_bucket,
+            "first_ts_ns": self.first_ts_ns,
+            "p": [self.period_start_ns, self.period_end_ns, self.p_good, self.p_total, self.p_nodata],
+            "now_ns": self.now_ns,
+            "next_budget_ns": self.next_budget_ns,
+            "next_point_ns": self.next_point_ns,
+            "points": [list(p) for p in self.points],
+            "rules": [[r.name, r.state, r.since_ns, r.last_true_ns] for r in self._all_rules()],
+        }
+        if self.period.rolling:
+            st["coarse"] = [self.coarse_idx, self.c_good.tolist(), self.c_total.tolist(), self.c_nodata.tolist()]
+        return st
+
+    def restore(self, st: dict[str, Any]) -> None:
+        if len(st["good_ring"]) == self.ring_len:
+            self.good_ring = array("q", st["good_ring"])
+            self.total_ring = array("q", st["total_ring"])
+            for n, g, t in st["sums"]:
+                if n in self.sums:
+                    self.sums[n] = [g, t]
+        self.next_bucket = st["next_bucket"]
+        self.first_ts_ns = st["first_ts_ns"]
+        self.period_start_ns, self.period_end_ns, self.p_good, self.p_total, self.p_nodata = st["p"]
+        self.now_ns = st["now_ns"]
+        self.next_budget_ns = st["next_budget_ns"]
+        self.next_point_ns = st["next_point_ns"]
+        self.points.extend((int(t), float(c)) for t, c in st["points"])
+        by_name = {r.name: r for r in self._all_rules()}
+        for name, state, since, last in st["rules"]:
+            if name in by_name:
+                r = by_name[name]
+                r.state, r.since_ns, r.last_true_ns = state, since, last
+        if self.period.rolling and "coarse" in st and len(st["coarse"][1]) == self.coarse_len:
+            self.coarse_idx = st["coarse"][0]
+            self.c_good = array("q", st["coarse"][1])
+            self.c_total = array("q", st["coarse"][2])
+            self.c_nodata = array("q", st["coarse"][3])
+
+    def _all_rules(self) -> list[_Rule]:
+        return [*self.rules, *([self.forecast_rule] if self.forecast_rule else [])]
+
+
+class BurnRateDetector:
+    """The running logic of the burn-rate stage: one :class:`SloState` per
+    (SLO, service) of the SLO set."""
+
+    def __init__(
+        self,
+        slos: SLOSet,
+        *,
+        resolution_ns: int = MINUTE_NS,
+        budget_interval_ns: int = HOUR_NS,
+        forecast_step_ns: int = 5 * MINUTE_NS,
+        outputs: Outputs | None = None,
+    ) -> None:
+        self.slos = slos
+        self.outputs = outputs if outputs is not None else Outputs("burn_rate")
+        self.states: dict[tuple[str, str], SloState] = {
+            (s.name, s.service): SloState(
+                s,
+                resolution_ns=resolution_ns,
+                budget_interval_ns=budget_interval_ns,
+                forecast_step_ns=forecast_step_ns,
+            )
+            for s in slos.slos
+        }
+        self.unknown_rollups = 0
+
+    def process(self, batch: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        states = self.states
+        for r in batch:
+            if type(r) is not SliRollup:
+                continue
+            st = states.get((r.slo, r.service))
+            if st is None:
+                self.unknown_rollups += 1
+                continue
+            st.add(r, out)
+        return out
+
+    def flush(self) -> list[Any]:
+        """End of input: a final budget record per key that saw data."""
+        return [st.budget_record(st.now_ns) for st in self.states.values() if st.next_bucket is not None]
+
+    def budgets(self) -> list[Budget]:
+        """The current budget of every key (for status metrics and the gate)."""
+        return self.flush()
+
+    async def __call__(self, batches: AsyncIterator[Sequence[Any]], /) -> AsyncIterator[list[Any]]:
+        async with aclosing(batches):  # type: ignore[type-var]
+            async for batch in batches:
+                yield self.process(batch)
+        yield self.flush()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {f"{k[0]}\x1f{k[1]}": st.snapshot() for k, st in self.states.items()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for k, st in self.states.items():
+            s = state.get(f"{k[0]}\x1f{k[1]}")
+            if s is not None:
+                st.restore(s)
+
+
+async def burn_rate_alerts(
+    batches: AsyncIterator[Sequence[Any]],
+    /,
+    *,
+    slos: SLOSet,
+    resolution_ns: int = MINUTE_NS,
+    budget_interval_ns: int = HOUR_NS,
+    forecast_step_ns: int = 5 * MINUTE_NS,
+    outputs: Outputs | None = None,
+) -> AsyncIterator[list[Any]]:
+    """Evaluate multi-window multi-burn-rate alerts and error budgets over
+    SLI rollups; yield :class:`Alert` and :class:`Budget` records."""
+    logic = BurnRateDetector(
+        slos,
+        resolution_ns=resolution_ns,
+        budget_interval_ns=budget_interval_ns,
+        forecast_step_ns=forecast_step_ns,
+        outputs=outputs,
+    )
+    async with aclosing(logic(batches)) as gen:
+        async for out in gen:
+            yield out

@@ -1,0 +1,135 @@
+"""Forecast of error-budget exhaustion from the recent burn trend.
+
+Model: least squares on the *consumed budget* series (one point per
+forecast step over the forecast window), with a quadratic in time:
+``consumed(t) = a + b t + c t^2``.  A constant burn rate makes consumption
+linear (c = 0) and a linearly growing burn rate makes it quadratic, so both
+are fitted exactly; the quadratic is kept only when it explains clearly
+more than a straight line (residuals at most half of the line's), which
+keeps noisy series from extrapolating a spurious curve.
+
+Exhaustion is the first time at or after ``now`` where the fitted curve
+reaches 1.0 (the whole budget).  Its error estimate is the delta method:
+the residual standard deviation of the fit divided by the slope of the
+curve at exhaustion (how far in time one sigma of consumption moves the
+crossing), floored at the forecast step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import msgspec
+
+__all__ = ["Forecast", "forecast_exhaustion"]
+
+_HOUR_NS = 3_600_000_000_000
+
+
+class Forecast(msgspec.Struct, frozen=True, kw_only=True):
+    """``exhaustion_ts_ns`` None: the trend does not exhaust the budget
+    within ``max_horizon_ns``."""
+
+    exhaustion_ts_ns: int | None
+    error_ns: int | None
+    model: str
+    burn_trend: float = 0.0
+    """Slope of consumption now, in budget per hour."""
+
+
+def _solve(xs: Sequence[float], ys: Sequence[float], degree: int) -> tuple[list[float], float] | None:
+    """Least squares polynomial fit (normal equations, small degree);
+    returns coefficients (low order first) and the residual sum of squares."""
+    n = degree + 1
+    # Normal equations A^T A x = A^T y.
+    sums = [0.0] * (2 * degree + 1)
+    rhs = [0.0] * n
+    for x, y in zip(xs, ys, strict=True):
+        p = 1.0
+        for k in range(2 * degree + 1):
+            sums[k] += p
+            if k < n:
+                rhs[k] += p * y
+            p *= x
+    m = [[sums[i + j] for j in range(n)] + [rhs[i]] for i in range(n)]
+    for col in range(n):
+        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[piv][col]) < 1e-12:
+            return None
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                for c in range(col, n + 1):
+                    m[r][c] -= f * m[col][c]
+    coef = [m[i][n] / m[i][i] for i in range(n)]
+    rss = 0.0
+    for x, y in zip(xs, ys, strict=True):
+        fx = sum(c * x**k for k, c in enumerate(coef))
+        rss += (y - fx) ** 2
+    return coef, rss
+
+
+def _first_crossing(coef: list[float], x0: float, limit: float) -> float | None:
+    """Smallest x in [x0, limit] with poly(x) >= 1."""
+    a = coef[0] - 1.0
+    b = coef[1] if len(coef) > 1 else 0.0
+    c = coef[2] if len(coef) > 2 else 0.0
+
+    def f(x: float) -> float:
+        return a + b * x + c * x * x
+
+    if f(x0) >= 0:
+        return x0
+    roots: list[float] = []
+    if abs(c) < 1e-15:
+        if b != 0:
+            roots.append(-a / b)
+    else:
+        disc = b * b - 4 * c * a
+        if disc >= 0:
+            s = math.sqrt(disc)
+            roots += [(-b - s) / (2 * c), (-b + s) / (2 * c)]
+    good = sorted(r for r in roots if x0 <= r <= limit)
+    return good[0] if good else None
+
+
+def forecast_exhaustion(
+    points: Sequence[tuple[int, float]],
+    now_ns: int,
+    *,
+    max_horizon_ns: int,
+    step_ns: int,
+) -> Forecast:
+    """Forecast when consumption reaches 1.0 from ``(ts_ns, consumed)``
+    points (oldest first), looking at most ``max_horizon_ns`` ahead."""
+    if len(points) < 2:
+        return Forecast(exhaustion_ts_ns=None, error_ns=None, model="none")
+    xs = [(t - now_ns) / _HOUR_NS for t, _ in points]
+    ys = [y for _, y in points]
+    line = _solve(xs, ys, 1)
+    if line is None:
+        return Forecast(exhaustion_ts_ns=None, error_ns=None, model="none")
+    coef, rss = line
+    model, dof = "linear", len(xs) - 2
+    if len(xs) >= 4:
+        quad = _solve(xs, ys, 2)
+        if quad is not None and quad[1] <= 0.5 * rss - 1e-18:
+            coef, rss = quad
+            model, dof = "quadratic", len(xs) - 3
+    slope_now = coef[1]
+    limit = max_horizon_ns / _HOUR_NS
+    x = _first_crossing(coef, 0.0, limit)
+    if x is None:
+        return Forecast(exhaustion_ts_ns=None, error_ns=None, model=model, burn_trend=slope_now)
+    slope = coef[1] + 2 * (coef[2] if len(coef) > 2 else 0.0) * x
+    sigma = math.sqrt(rss / dof) if dof > 0 else 0.0
+    err_h = sigma / slope if slope > 0 else float("inf")
+    err_ns = max(step_ns, int(min(err_h * _HOUR_NS, max_horizon_ns)))
+    return Forecast(
+        exhaustion_ts_ns=now_ns + int(round(x * _HOUR_NS)),
+        error_ns=err_ns,
+        model=model,
+        burn_trend=slope_now,
+    )
