@@ -41,7 +41,11 @@ def output_file_for(record: Any) -> str:
 
 
 def rfc3339_ms(ns: int) -> str:
-    """``1700000000123456789`` -> ``'2023-11-14T22:13:20.123Z'``."""
+    """Nanoseconds UTC as RFC 3339 with milliseconds.
+
+    >>> rfc3339_ms(1700000000123456789)
+    '2023-11-14T22:13:20.123Z'
+    """
     s, rem = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{rem // 1_000_000:03d}Z"
 

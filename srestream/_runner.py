@@ -307,7 +307,10 @@ class Runner:
                     tg.start_soon(self._guard, n)
                 tg.start_soon(self._wait_done, tg)
         except BaseExceptionGroup as eg:
-            raise _first_error(eg) from None
+            err = _first_error(eg)
+            raise err from err.__cause__
+        finally:
+            self._close_streams()
         stopped = self._stopping
         if not stopped and self.store is not None:
             await self._write_checkpoint(self._next_checkpoint, dict(self._ended_states), True)
@@ -317,6 +320,14 @@ class Runner:
             resumed_from=self._resumed_from,
             statistics=self.statistics(),
         )
+
+    def _close_streams(self) -> None:
+        for n in self._nodes.values():
+            for streams in n.ports.values():
+                for st in streams:
+                    st.close()
+            if n.recv is not None:
+                n.recv.close()
 
     async def _wait_done(self, tg: TaskGroup) -> None:
         """Cancel the timers once every node has ended (or the final
