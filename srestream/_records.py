@@ -88,6 +88,11 @@ class LogRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="
     source: str = ""
     position: int = 0
     attrs: dict[str, Any] = {}
+    # From the service catalog (srestream.parse enrichment); empty when unknown.
+    tier: str = ""
+    owner: str = ""
+    runbook_url: str = ""
+    dependencies: tuple[str, ...] = ()
 
 
 class Span(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="span"):

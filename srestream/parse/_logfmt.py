@@ -1,0 +1,134 @@
+"""logfmt lines (``ts=... level=info msg="a b" latency_ms=12``) -> fields.
+
+A line without quotes or backslashes (the common case) is split on
+whitespace and each pair on its first ``=``: no per-character work.  A line
+with quotes goes through a scanner that finds each quoted value's end with
+``str.find`` and decodes its escapes (``\\"``, ``\\\\``, ``\\n``, ``\\t``,
+``\\uXXXX``) as JSON string escapes.  A bare key (``debug``) is ``True``;
+``key=`` is the empty string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import msgspec
+
+from .._component import BuildContext, Outputs
+from .._registry import register
+from .._records import LogRecord, RawLine
+from ._normalize import Normalizer
+from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
+
+__all__ = ["parse_logfmt_line", "parse_logfmt", "ParseLogfmtStage"]
+
+_json_str = msgspec.json.Decoder(str).decode
+
+
+def parse_logfmt_line(line: str) -> dict[str, Any]:
+    """One logfmt line -> ``{key: value}``; ValueError names the column of
+    a malformed pair.
+
+    >>> parse_logfmt_line('level=info msg="disk \\\\"full\\\\"" retry')
+    {'level': 'info', 'msg': 'disk "full"', 'retry': True}
+    """
+    if '"' not in line and "\\" not in line:
+        out: dict[str, Any] = {}
+        for tok in line.split():
+            k, sep, v = tok.partition("=")
+            if not k:
+                raise ValueError(f"empty key before {tok!r}")
+            out[k] = v if sep else True
+        return out
+    return _scan(line)
+
+
+def _scan(line: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    n = len(line)
+    i = 0
+    while i < n:
+        c = line[i]
+        if c == " " or c == "\t":
+            i += 1
+            continue
+        j = i
+        while j < n and line[j] not in " \t=":
+            j += 1
+        key = line[i:j]
+        if not key:
+            raise ValueError(f"empty key at column {i + 1}")
+        if '"' in key:
+            raise ValueError(f"quote inside key {key!r} at column {i + 1}")
+        if j >= n or line[j] != "=":
+            out[key] = True
+            i = j
+            continue
+        j += 1  # past '='
+        if j < n and line[j] == '"':
+            end = j + 1
+            escaped = False
+            while True:
+                end = line.find('"', end)
+                if end < 0:
+                    raise ValueError(f"unterminated quoted value of key {key!r} at column {j + 1}")
+                k = end - 1
+                backslashes = 0
+                while line[k] == "\\":
+                    backslashes += 1
+                    k -= 1
+                if backslashes % 2 == 0:
+                    break
+                escaped = True
+                end += 1
+            raw = line[j : end + 1]
+            if escaped or "\\" in raw:
+                try:
+                    out[key] = _json_str(raw)
+                except msgspec.DecodeError:
+                    raise ValueError(f"bad escape in value of key {key!r} at column {j + 1}") from None
+            else:
+                out[key] = raw[1:-1]
+            i = end + 1
+            if i < n and line[i] not in " \t":
+                raise ValueError(f"text right after the quoted value of key {key!r} at column {i + 1}")
+        else:
+            k = j
+            while k < n and line[k] not in " \t":
+                k += 1
+            value = line[j:k]
+            if '"' in value:
+                raise ValueError(f"stray quote in value of key {key!r} at column {j + 1}")
+            out[key] = value
+            i = k
+    return out
+
+
+async def parse_logfmt(
+    batches: AsyncIterator[Sequence[RawLine]],
+    /,
+    *,
+    normalizer: Normalizer | None = None,
+    outputs: Outputs | None = None,
+) -> AsyncIterator[list[LogRecord]]:
+    """logfmt lines -> LogRecords; bad lines to the dead-letter output."""
+    outputs = outputs if outputs is not None else Outputs("parse_logfmt")
+    norm = normalizer if normalizer is not None else Normalizer()
+
+    def parse(batch: Sequence[RawLine], outs: Outputs) -> list[LogRecord]:
+        return parse_batch(batch, parse_logfmt_line, norm, outs, "logfmt")
+
+    async for out in run_parser(batches, parse, outputs):
+        yield out
+
+
+@register('Parse logfmt lines (key=value, quoted values) into normalized log records; bad lines go to .deadletter.')
+class ParseLogfmtStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_logfmt"):
+    def build(self, ctx: BuildContext) -> ParseLogic:
+        norm = self.create_normalizer(ctx)
+
+        def parse(batch: Sequence[RawLine], outs: Outputs) -> list[LogRecord]:
+            return parse_batch(batch, parse_logfmt_line, norm, outs, "logfmt")
+
+        return ParseLogic(parse, norm, ctx.outputs)

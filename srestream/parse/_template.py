@@ -1,0 +1,240 @@
+"""Header templates for plain-text logs: ``<Date> <Time> <Level> <Component>: <Content>``.
+
+The template syntax is Loghub/logparser's: ``<Name>`` is a field, the text
+between fields is literal (it is a regular expression there, so ``\\[``
+escapes a bracket and ``(\\[<PID>\\])?`` makes a part optional), a run of
+spaces matches any run of whitespace, the line is stripped and the last
+field takes the rest.  Each field matches as little as it can.
+
+Speed: when every literal is plain text (escapes allowed) the template is
+also compiled into a *split plan*: for each field, find the next literal
+with ``str.find``.  Because fields are lazy and a run of spaces in the
+template matches a whole run of whitespace, taking the first occurrence of
+each literal yields exactly what the regular expression would, whenever it
+succeeds; when it does not (a tab, a literal missing), the regular
+expression decides.  Templates with regex syntax use the regex only.
+
+The fields that make up the timestamp (``Date``, ``Day``, ``Month``,
+``Time`` by default) are joined with a space into ``timestamp``; the
+others keep their template names (``Level``, ``Component`` and ``Content``
+are mapped to level, component and message by the default field mapping).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from .._component import BuildContext, Outputs
+from .._errors import ConfigError, Problem
+from .._registry import register
+from .._records import LogRecord, RawLine
+from ._normalize import Normalizer
+from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
+
+__all__ = ["HeaderTemplate", "parse_template", "ParseTemplateStage", "DEFAULT_TIME_FIELDS"]
+
+DEFAULT_TIME_FIELDS = ("Date", "Day", "Month", "Time", "Timestamp", "Datetime")
+_FIELD = re.compile(r"<([^<>]+)>")
+_META = set("()[]{}?*+|^$.\\")
+
+
+def _plain_literal(lit: str) -> str | None:
+    """The literal text if ``lit`` has no regex syntax (escapes resolved)."""
+    out = []
+    i = 0
+    while i < len(lit):
+        c = lit[i]
+        if c == "\\":
+            if i + 1 >= len(lit) or lit[i + 1].isalnum():
+                return None  # \s, \d ... are classes, not characters
+            out.append(lit[i + 1])
+            i += 2
+            continue
+        if c in _META:
+            return None
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+class HeaderTemplate:
+    """A compiled header template.
+
+    >>> t = HeaderTemplate("<Date> <Time> <Level> <Component>: <Content>")
+    >>> t.match("17/06/09 20:10:40 INFO spark.SecurityManager: Changing view acls to: yarn")
+    {'Date': '17/06/09', 'Time': '20:10:40', 'Level': 'INFO', 'Component': 'spark.SecurityManager', 'Content': 'Changing view acls to: yarn'}
+    """
+
+    __slots__ = ("template", "names", "regex", "_plan", "_prefix", "_suffix")
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        pieces = _FIELD.split(template)
+        literals = pieces[0::2]
+        self.names = tuple(pieces[1::2])
+        if not self.names:
+            raise ValueError(f"template {template!r} has no <Field>")
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"template {template!r} names a field twice")
+        rx = ""
+        for i, lit in enumerate(literals):
+            rx += re.sub(" +", r"\\s+", lit)
+            if i < len(self.names):
+                rx += f"(?P<{self.names[i]}>.*?)"
+        try:
+            self.regex = re.compile("^" + rx + "$", re.DOTALL)
+        except re.error as exc:
+            raise ValueError(f"template {template!r} is not a valid pattern: {exc}") from None
+        # Runs of spaces match runs of whitespace: one space stands for the run.
+        plain = [_plain_literal(re.sub(" +", " ", lit)) for lit in literals]
+        self._plan: tuple[str, ...] | None = None
+        self._prefix = self._suffix = ""
+        inner = plain[1:-1]
+        if all(p is not None for p in plain) and all(inner):  # adjacent fields: regex only
+            self._plan = tuple(p for p in inner if p is not None)
+            self._prefix = plain[0] or ""
+            self._suffix = plain[-1] or ""
+
+    def match(self, line: str) -> dict[str, str] | None:
+        """The fields of ``line`` (stripped), or None if it does not match."""
+        line = line.strip()
+        if self._plan is not None and "\t" not in line:
+            fields = self._split(line)
+            if fields is not None:
+                return fields
+        m = self.regex.match(line)
+        if m is None:
+            return None
+        return {k: v for k, v in m.groupdict().items() if v is not None}  # unmatched optional parts
+
+    def _split(self, line: str) -> dict[str, str] | None:
+        pos = 0
+        prefix = self._prefix
+        if prefix:
+            if prefix[-1] == " ":
+                head = prefix.rstrip(" ")
+                if not line.startswith(head) or line[len(head) : len(head) + 1] != " ":
+                    return None
+                pos = len(head)
+                while pos < len(line) and line[pos] == " ":
+                    pos += 1
+            elif not line.startswith(prefix):
+                return None
+            else:
+                pos = len(prefix)
+        out: dict[str, str] = {}
+        names = self.names
+        for i, lit in enumerate(self._plan):  # type: ignore[arg-type]
+            at = line.find(lit, pos)
+            if at < 0:
+                return None
+            end = at + len(lit)
+            if lit[0] == " ":
+                while at > pos and line[at - 1] == " ":
+                    at -= 1
+            if lit[-1] == " ":
+                while end < len(line) and line[end] == " ":
+                    end += 1
+            out[names[i]] = line[pos:at]
+            pos = end
+        suffix = self._suffix
+        if suffix:
+            if not line.endswith(suffix) or len(line) - len(suffix) < pos:
+                return None
+            last = line[pos : len(line) - len(suffix)]
+            if suffix[0] == " ":
+                last = last.rstrip(" ")
+        else:
+            last = line[pos:]
+        out[names[-1]] = last
+        return out
+
+
+class TemplateParser:
+    """Line parser: template fields plus ``timestamp`` from the time fields."""
+
+    __slots__ = ("template", "time_fields", "_desc")
+
+    def __init__(self, template: HeaderTemplate, time_fields: Sequence[str] | None = None) -> None:
+        self.template = template
+        if time_fields is None:
+            time_fields = [n for n in template.names if n in DEFAULT_TIME_FIELDS]
+        missing = [n for n in time_fields if n not in template.names]
+        if missing:
+            raise ValueError(f"time fields {missing} are not in the template")
+        self.time_fields = tuple(time_fields)
+        self._desc = f"line does not match template {template.template!r}"
+
+    def __call__(self, line: str) -> dict[str, Any]:
+        fields: dict[str, Any] | None = self.template.match(line)
+        if fields is None:
+            raise ValueError(self._desc + self._where(line))
+        tf = self.time_fields
+        if len(tf) == 1:
+            fields["timestamp"] = fields.pop(tf[0])
+        elif tf:
+            fields["timestamp"] = " ".join([fields.pop(n) for n in tf])
+        return fields
+
+    def _where(self, line: str) -> str:
+        """Which field the line stops matching at (for the dead letter)."""
+        names = self.template.names
+        for k in range(len(names) - 1, 0, -1):
+            rx = self.template.regex.pattern
+            cut = rx.find(f"(?P<{names[k]}>")
+            try:
+                if re.match(rx[:cut], line.strip(), re.DOTALL):
+                    return f" (fields up to {names[k - 1]} match, {names[k]} does not)"
+            except re.error:
+                continue
+        return f" (first field {names[0]} does not match)"
+
+
+async def parse_template(
+    batches: AsyncIterator[Sequence[RawLine]],
+    /,
+    *,
+    template: str,
+    time_fields: Sequence[str] | None = None,
+    normalizer: Normalizer | None = None,
+    outputs: Outputs | None = None,
+) -> AsyncIterator[list[LogRecord]]:
+    """Plain-text lines with a header template -> LogRecords."""
+    outputs = outputs if outputs is not None else Outputs("parse_template")
+    norm = normalizer if normalizer is not None else Normalizer()
+    line_parser = TemplateParser(HeaderTemplate(template), time_fields)
+
+    def parse(batch: Sequence[RawLine], outs: Outputs) -> list[LogRecord]:
+        return parse_batch(batch, line_parser, norm, outs, "template")
+
+    async for out in run_parser(batches, parse, outputs):
+        yield out
+
+
+@register('Parse plain-text logs with a header template like "<Date> <Time> <Level> <Component>: <Content>"; bad lines go to .deadletter.')
+class ParseTemplateStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_template"):
+    template: str
+    """Header template, e.g. ``<Date> <Time> <Level> <Component>: <Content>``."""
+    time_fields: list[str] | None = None
+    """Fields joined (with a space) into the timestamp; default Date, Day,
+    Month, Time, Timestamp, Datetime in template order."""
+
+    def build(self, ctx: BuildContext) -> ParseLogic:
+        where = f"$.stages.{ctx.component_id}"
+        try:
+            line_parser = TemplateParser(HeaderTemplate(self.template), self.time_fields)
+        except ValueError as exc:
+            problem = Problem(f"{where}.template", str(exc))
+            try:
+                self.create_normalizer(ctx)
+            except ConfigError as more:
+                raise ConfigError([problem, *more.problems]) from None
+            raise ConfigError([problem]) from None
+        norm = self.create_normalizer(ctx)
+
+        def parse(batch: Sequence[RawLine], outs: Outputs) -> list[LogRecord]:
+            return parse_batch(batch, line_parser, norm, outs, "template")
+
+        return ParseLogic(parse, norm, ctx.outputs)
