@@ -76,11 +76,16 @@ _SEGMENT = re.compile(r"[\w.\-+]*\d[\w.\-+]*")
 _RUN = re.compile(r"<[A-Z*]+>(?:[^\w\s<>]{1,2}<[A-Z*]+>)+")
 
 
+# All typed masks as one alternation: one regex call per token, first match wins.
+_TYPED_ANY = re.compile("|".join(f"(?P<m{i}>{p.pattern})" for i, (_, p) in enumerate(_TYPED)))
+_TYPED_NAMES: Final = {f"m{i}": name for i, (name, _) in enumerate(_TYPED)}
+
+
 def _typed(core: str) -> str | None:
-    for name, pattern in _TYPED:
-        if pattern.fullmatch(core):
-            return name
-    return None
+    if core.isdigit():
+        return "<NUM>"
+    m = _TYPED_ANY.fullmatch(core)
+    return _TYPED_NAMES[m.lastgroup] if m is not None and m.lastgroup else None
 
 
 def _mask_value(text: str) -> str:
