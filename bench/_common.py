@@ -37,16 +37,16 @@ import msgspec
 __all__ = [
     "CACHE",
     "Workload",
+    "arg_parser",
+    "decode_rate",
+    "median",
+    "peak_rss_kb",
+    "percentiles",
+    "read_lines",
+    "result",
+    "timed",
     "workload",
     "workload_scenario",
-    "read_lines",
-    "decode_rate",
-    "timed",
-    "median",
-    "percentiles",
-    "peak_rss_kb",
-    "arg_parser",
-    "result",
 ]
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +73,7 @@ class Workload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _sim_fingerprint() -> str:
-    import srestream.sim as sim
+    from srestream import sim
 
     h = hashlib.sha256()
     for p in sorted(Path(sim.__file__).parent.glob("*.py")):
@@ -210,7 +210,7 @@ def percentiles(values: Sequence[float], qs: Sequence[float] = (50, 99)) -> dict
         return {}
     s = sorted(values)
     n = len(s)
-    return {q: s[min(n - 1, max(0, int(round(q / 100 * n + 0.5)) - 1))] for q in qs}
+    return {q: s[min(n - 1, max(0, round(q / 100 * n + 0.5) - 1))] for q in qs}
 
 
 def peak_rss_kb() -> int:

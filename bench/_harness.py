@@ -32,7 +32,7 @@ from typing import Any
 
 from bench._common import DEFAULT_RECORDS, QUICK_RECORDS, workload
 
-__all__ = ["main", "discover"]
+__all__ = ["discover", "main"]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -31,7 +31,7 @@ from ._faults import Effect, GapSet, effects_at, fault_windows
 from ._graph import ServiceGraph
 from ._scenario import Scenario
 
-__all__ = ["Chunk", "run_engine", "SpanTuple"]
+__all__ = ["Chunk", "SpanTuple", "run_engine"]
 
 # Fields of a span tuple.
 E_END, E_SI, E_STATUS, E_START, E_MSG, E_COMP, E_LEVEL, E_TRACE, E_SPAN, E_PARENT, E_OP = range(11)
@@ -47,7 +47,7 @@ class Chunk:
     gap), ``all`` includes those hidden by a gap (metrics counters keep
     counting through a monitoring outage)."""
 
-    __slots__ = ("start_ns", "end_ns", "seen", "all")
+    __slots__ = ("all", "end_ns", "seen", "start_ns")
 
     def __init__(self, start_ns: int, end_ns: int, seen: list[Any], all_: list[Any]) -> None:
         self.start_ns = start_ns

@@ -22,7 +22,7 @@ from ._scenario import (
     SlowBurn,
 )
 
-__all__ = ["Effect", "FaultWindow", "fault_windows", "effects_at", "GapSet"]
+__all__ = ["Effect", "FaultWindow", "GapSet", "effects_at", "fault_windows"]
 
 
 class Effect(msgspec.Struct, kw_only=True):

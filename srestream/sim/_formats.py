@@ -19,15 +19,15 @@ which is what keeps generation at hundreds of thousands of lines per second.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from ._engine import Chunk
 from ._graph import ServiceGraph
 
-__all__ = ["LineWriter", "JsonlWriter", "LogfmtWriter", "SyslogWriter", "OtlpWriter", "rfc3339_ms"]
+__all__ = ["JsonlWriter", "LineWriter", "LogfmtWriter", "OtlpWriter", "SyslogWriter", "rfc3339_ms"]
 
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def second_prefix(sec: int) -> str:
@@ -77,7 +77,7 @@ class JsonlWriter(LineWriter):
         env = self.env
         last_sec = -1
         prefix = ""
-        parts = []
+        parts: list[str] = []
         app = parts.append
         for end, si, st, start, msg, comp, lvl, tid, sid, _p, _op in spans:
             ms = end // 1_000_000
@@ -106,7 +106,7 @@ class LogfmtWriter(LineWriter):
         names, teams, env = self.names, self.teams, self.env
         last_sec = -1
         prefix = ""
-        parts = []
+        parts: list[str] = []
         app = parts.append
         for end, si, st, start, msg, comp, lvl, tid, sid, _p, _op in spans:
             ms = end // 1_000_000
@@ -140,7 +140,7 @@ class SyslogWriter(LineWriter):
         pri = {k: _FACILITY_LOCAL0 * 8 + v for k, v in _SYSLOG_SEVERITY.items()}
         last_sec = -1
         prefix = ""
-        parts = []
+        parts: list[str] = []
         app = parts.append
         for end, si, st, start, msg, comp, lvl, tid, sid, _p, _op in spans:
             ms = end // 1_000_000

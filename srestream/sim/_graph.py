@@ -17,7 +17,7 @@ import msgspec
 if TYPE_CHECKING:
     from ._scenario import ServiceCounts
 
-__all__ = ["SimService", "ServiceGraph", "build_graph", "split_counts"]
+__all__ = ["ServiceGraph", "SimService", "build_graph", "split_counts"]
 
 _FRONTENDS = ("web", "mobile-bff", "partner-api", "admin-ui", "storefront", "checkout-ui")
 _GATEWAYS = ("api-gateway", "edge-gateway", "internal-gateway", "graphql-gateway")

@@ -22,7 +22,7 @@ from ._engine import Chunk
 from ._faults import GapSet
 from ._graph import ServiceGraph
 
-__all__ = ["OpenMetricsWriter", "BUCKETS_SECONDS"]
+__all__ = ["BUCKETS_SECONDS", "OpenMetricsWriter"]
 
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BOUNDS_US = [round(b * 1_000_000) for b in BUCKETS_SECONDS]

@@ -58,7 +58,7 @@ class SimIncident(msgspec.Struct, frozen=True, kw_only=True):
 def people_by_team(sc: Scenario, graph: ServiceGraph) -> dict[str, list[str]]:
     teams = sorted({s.team for s in graph.services})
     k = sc.oncall.people_per_team
-    out = {}
+    out: dict[str, list[str]] = {}
     for t, team in enumerate(teams):
         out[team] = []
         for j in range(k):

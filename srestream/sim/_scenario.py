@@ -23,19 +23,19 @@ from .._errors import ConfigError, Problem
 from ..parse._time import parse_timestamp
 
 __all__ = [
+    "OUTPUT_FORMATS",
+    "BadDeploy",
+    "Baseline",
+    "DataGap",
+    "DependencyOutage",
+    "Fault",
+    "LatencyRegression",
+    "OnCall",
     "Scenario",
     "ServiceCounts",
-    "Traffic",
-    "Baseline",
     "SloTemplate",
-    "OnCall",
-    "BadDeploy",
-    "DependencyOutage",
-    "LatencyRegression",
     "SlowBurn",
-    "DataGap",
-    "Fault",
-    "OUTPUT_FORMATS",
+    "Traffic",
     "load_scenario",
     "parse_scenario",
 ]
@@ -49,7 +49,7 @@ class _Spec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     pass
 
 
-class ServiceCounts(_Spec):
+class ServiceCounts(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How many services of each kind.  Unset kinds are derived from
     ``count`` (about 6% frontends, 6% gateways, 20% datastores, the rest mid
     services)."""
@@ -60,7 +60,7 @@ class ServiceCounts(_Spec):
     datastores: int | None = None
 
 
-class Traffic(_Spec):
+class Traffic(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Requests entering at the frontends.  The rate follows one sine per day:
     ``requests_per_second * (1 + diurnal_amplitude * cos(2π (hour - peak_hour_utc) / 24))``."""
 
@@ -71,7 +71,7 @@ class Traffic(_Spec):
     """Share of requests answered 4xx (good for availability)."""
 
 
-class Baseline(_Spec):
+class Baseline(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How the healthy system behaves."""
 
     error_ratio: float = 0.0005
@@ -84,7 +84,7 @@ class Baseline(_Spec):
     """Probability that a service calls each of its dependencies in a request."""
 
 
-class SloTemplate(_Spec):
+class SloTemplate(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """An SLO applied to every service of the listed kinds (or the listed
     services); it becomes ``<service>-<name>`` in ``truth.json``.
 
@@ -99,7 +99,7 @@ class SloTemplate(_Spec):
     services: list[str] | None = None
 
 
-class _FaultBase(_Spec, tag_field="kind"):
+class _FaultBase(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="kind"):
     onset: Duration
     """Offset from the scenario start."""
     duration: Duration
@@ -107,7 +107,7 @@ class _FaultBase(_Spec, tag_field="kind"):
     """Whether responders work it (acks, escalations, chat notes, actions)."""
 
 
-class BadDeploy(_FaultBase, kw_only=True, tag="bad_deploy"):
+class BadDeploy(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="bad_deploy"):
     """A deploy of ``service`` at ``onset`` whose new version fails a share of
     requests from ``errors_after`` later until it is rolled back at the end."""
 
@@ -118,7 +118,7 @@ class BadDeploy(_FaultBase, kw_only=True, tag="bad_deploy"):
     previous_version: str = "v1.9.4"
 
 
-class DependencyOutage(_FaultBase, kw_only=True, tag="dependency_outage"):
+class DependencyOutage(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="dependency_outage"):
     """``service`` (usually a datastore) fails most requests; callers fail
     in turn with the propagation probability: the outage cascades upward."""
 
@@ -126,7 +126,7 @@ class DependencyOutage(_FaultBase, kw_only=True, tag="dependency_outage"):
     error_ratio: float = 0.95
 
 
-class LatencyRegression(_FaultBase, kw_only=True, tag="latency_regression"):
+class LatencyRegression(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="latency_regression"):
     """``service``'s own latency multiplied by ``latency_factor``; its callers
     slow down by the same added time, since latency adds up along the path."""
 
@@ -134,7 +134,7 @@ class LatencyRegression(_FaultBase, kw_only=True, tag="latency_regression"):
     latency_factor: float = 5.0
 
 
-class SlowBurn(_FaultBase, kw_only=True, tag="slow_burn"):
+class SlowBurn(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="slow_burn"):
     """A small constant extra error ratio at ``service`` for a long time:
     the budget burns slowly (ticket, not page)."""
 
@@ -142,7 +142,7 @@ class SlowBurn(_FaultBase, kw_only=True, tag="slow_burn"):
     error_ratio: float = 0.003
 
 
-class DataGap(_FaultBase, kw_only=True, tag="data_gap"):
+class DataGap(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="data_gap"):
     """A monitoring outage: no logs, spans or metric samples from the listed
     services (all when unset) between onset and onset + duration.  The
     services keep serving; nobody sees it."""
@@ -154,7 +154,7 @@ class DataGap(_FaultBase, kw_only=True, tag="data_gap"):
 Fault = BadDeploy | DependencyOutage | LatencyRegression | SlowBurn | DataGap
 
 
-class OnCall(_Spec):
+class OnCall(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How responders behave in incidents (each drawn from the seed)."""
 
     detection_delay: Duration = Duration.parse("3m")
@@ -164,7 +164,7 @@ class OnCall(_Spec):
     people_per_team: int = 2
 
 
-class Scenario(_Spec):
+class Scenario(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     start: str
     duration: Duration
@@ -177,7 +177,9 @@ class Scenario(_Spec):
     slos: list[SloTemplate] = msgspec.field(default_factory=list)
     faults: list[Fault] = msgspec.field(default_factory=list)
     oncall: OnCall = OnCall()
-    outputs: list[OutputFormat] = msgspec.field(default_factory=lambda: list(OUTPUT_FORMATS))
+    outputs: list[OutputFormat] = msgspec.field(
+        default_factory=lambda: ["jsonl", "logfmt", "syslog", "otlp", "openmetrics"]
+    )
     metrics_interval: Duration = Duration.parse("1m")
     routine_deploys_per_day: float = 6.0
     """Healthy deploys of random services (noise around the bad one)."""

@@ -35,7 +35,7 @@ from ._oncall import oncall_events
 from ._scenario import Scenario
 from ._truth import TruthCollector
 
-__all__ = ["simulate", "SimResult"]
+__all__ = ["SimResult", "simulate"]
 
 _LINE_WRITERS: dict[str, type[LineWriter]] = {
     "jsonl": JsonlWriter,
