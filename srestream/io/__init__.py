@@ -2,6 +2,7 @@
 
 from ._directory import DirectorySink, DirectoryWriter
 from ._files import FileReplay, ReplaySource
+from ._otlp import OtlpFileReader, OtlpFileSource
 from ._std import StdinSource, StdoutSink
 from ._tail import FileTail, TailSource
 
@@ -10,6 +11,8 @@ __all__ = [
     "DirectoryWriter",
     "FileReplay",
     "FileTail",
+    "OtlpFileReader",
+    "OtlpFileSource",
     "ReplaySource",
     "StdinSource",
     "StdoutSink",
