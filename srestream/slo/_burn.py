@@ -31,6 +31,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
+import msgspec
+
 from .._component import Outputs
 from ._alerting import HOUR_NS, MINUTE_NS, AlertWindow, dedup_key
 from ._budget import calendar_period_bounds, time_sliced_consumed
@@ -47,7 +49,7 @@ class _Rule:
     """One alert rule of one key: a window pair, or the forecast."""
 
     __slots__ = ("window", "name", "tier", "severity", "long_n", "short_n", "factor", "dedup",
-                 "state", "since_ns", "last_true_ns")
+                 "state", "since_ns", "cleared_ns")
 
     def __init__(self, window: AlertWindow | None, spec: SLOSpec, res: int, severity: str = "") -> None:
         self.window = window
@@ -63,7 +65,8 @@ class _Rule:
         self.dedup = dedup_key(spec.service, spec.name, self.tier, self.name)
         self.state = _INACTIVE
         self.since_ns = 0
-        self.last_true_ns = 0
+        self.cleared_ns: int | None = None
+        """When the condition of a firing alert stopped holding."""
 
 
 class SloState:
@@ -183,14 +186,14 @@ class SloState:
             return 0.0
         return ((t - g) / t) / self.budget_ratio
 
-    def period_window(self) -> tuple[int, int]:
-        """[start, now) of the period the budget covers."""
+    def period_start(self) -> int:
+        """Start of the period the budget covers (rolling: of its oldest
+        coarse bucket)."""
         if self.period.rolling:
-            start = self.now_ns - self.period.length_ns
             if self.coarse_idx is not None:
-                start = (self.coarse_idx + 1) * self.coarse_ns - self.coarse_len * self.coarse_ns
-            return max(start, self.first_ts_ns or start), self.now_ns
-        return max(self.period_start_ns, self.first_ts_ns or 0), self.now_ns
+                return (self.coarse_idx + 1 - self.coarse_len) * self.coarse_ns
+            return self.now_ns - self.period.length_ns
+        return self.period_start_ns
 
     def consumed(self) -> float:
         bad = self.p_total - self.p_good
@@ -333,7 +336,7 @@ class SloState:
         """The alert state machine: inactive -> pending -> firing -> resolved."""
         state = rule.state
         if cond:
-            rule.last_true_ns = ts
+            rule.cleared_ns = None
             if not state:
                 rule.since_ns = ts
                 if self.pending_for > 0:
@@ -347,9 +350,13 @@ class SloState:
                 out.append(self._alert(rule, AlertState.FIRING, ts, burn, remaining))
         elif state == AlertState.PENDING:
             rule.state = _INACTIVE  # the condition did not hold long enough: no page
-        elif state == AlertState.FIRING and ts - rule.last_true_ns >= self.keep_firing_for:
-            rule.state = _INACTIVE
-            out.append(self._alert(rule, AlertState.RESOLVED, ts, burn, remaining))
+        elif state == AlertState.FIRING:
+            if rule.cleared_ns is None:
+                rule.cleared_ns = ts
+            if ts - rule.cleared_ns >= self.keep_firing_for:
+                rule.state = _INACTIVE
+                rule.cleared_ns = None
+                out.append(self._alert(rule, AlertState.RESOLVED, ts, burn, remaining))
 
     def _alert(self, rule: _Rule, state: str, ts: int, burn: float, remaining: float) -> Alert:
         spec = self.spec
@@ -402,8 +409,9 @@ class SloState:
         consumed = self.consumed()
         length = self.period_length_ns()
         budget_minutes = self.budget_ratio * length / MINUTE_NS
-        start, now = self.period_window()
-        elapsed = max(0, now - start)
+        start = self.period_start()
+        observed_from = max(start, self.first_ts_ns if self.first_ts_ns is not None else start)
+        elapsed = max(0, ts - observed_from)
         coverage = 1.0 - self.p_nodata / elapsed if elapsed > 0 else 1.0
         budget_events = self.budget_ratio * self.p_total
         return Budget(
@@ -445,7 +453,8 @@ class SloState:
             "next_budget_ns": self.next_budget_ns,
             "next_point_ns": self.next_point_ns,
             "points": [list(p) for p in self.points],
-            "rules": [[r.name, r.state, r.since_ns, r.last_true_ns] for r in self._all_rules()],
+            "forecast": msgspec.to_builtins(self.forecast),
+            "rules": [[r.name, r.state, r.since_ns, r.cleared_ns] for r in self._all_rules()],
         }
         if self.period.rolling:
             st["coarse"] = [self.coarse_idx, self.c_good.tolist(), self.c_total.tolist(), self.c_nodata.tolist()]
@@ -465,11 +474,13 @@ class SloState:
         self.next_budget_ns = st["next_budget_ns"]
         self.next_point_ns = st["next_point_ns"]
         self.points.extend((int(t), float(c)) for t, c in st["points"])
+        if "forecast" in st:
+            self.forecast = msgspec.convert(st["forecast"], Forecast)
         by_name = {r.name: r for r in self._all_rules()}
         for name, state, since, last in st["rules"]:
             if name in by_name:
                 r = by_name[name]
-                r.state, r.since_ns, r.last_true_ns = state, since, last
+                r.state, r.since_ns, r.cleared_ns = state, since, last
         if self.period.rolling and "coarse" in st and len(st["coarse"][1]) == self.coarse_len:
             self.coarse_idx = st["coarse"][0]
             self.c_good = array("q", st["coarse"][1])

@@ -126,7 +126,8 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kin
     minutes_remaining: float = 0.0
     period_start_ts_ns: int = 0
     coverage: float = 1.0
-    """Fraction of the period so far that had data."""
+    """Fraction of the period that had data, counted from the period start
+    or from the first data seen, whichever is later."""
     team: str = ""
     slo_tier: str = ""
     component: str = ""

@@ -9,7 +9,7 @@ stage) and on the ``rollups`` side output (for a ledger sink).
 Event time and lateness (all in the records' own time, never the clock)::
 
     max_ts = the largest ts_ns seen so far
-    watermark = max_ts - allowed_lateness
+    watermark = max_ts - allowed_lateness   (never before the first bucket)
 
     ─────────────────────────────────────────────►  event time
          │  closed  │  closed  │ open       │ open │
@@ -177,10 +177,12 @@ class SliWindows:
         if self.max_ts_ns is None:
             if not batch:
                 return out
+            # Counting starts with the bucket of the first record: earlier
+            # records are late even within the allowed lateness.
             first = batch[0].ts_ns
             self.max_ts_ns = first
-            self.watermark_ns = first - lateness
-            self.next_close = self.watermark_ns // res
+            self.next_close = first // res
+            self.watermark_ns = max(first - lateness, self.next_close * res)
         max_ts = self.max_ts_ns
         wm = self.watermark_ns
         assert wm is not None and self.next_close is not None
@@ -197,7 +199,8 @@ class SliWindows:
                 continue
             if ts > max_ts:
                 max_ts = ts
-                wm = ts - lateness
+                if ts - lateness > wm:
+                    wm = ts - lateness
                 if wm >= close_at:
                     self.max_ts_ns, self.watermark_ns = max_ts, wm
                     self._close(wm // res, out)
