@@ -364,7 +364,9 @@ def _similarity(
                 params += 1
             else:
                 equal += 1
-        elif t == WILDCARD or (t.endswith(_KEY_WILDCARD) and x.startswith(t[:-3])):
+        elif t == WILDCARD or (
+            t.endswith(_KEY_WILDCARD) and len(x) > len(t) - 3 and x.startswith(t[:-3])
+        ):
             params += 1
         else:
             differences += 1
@@ -395,7 +397,7 @@ _FAILURE_TYPES: Final = ("Error", "Exception", "Fault")
 
 def _merge(template: tuple[str, ...], tokens: tuple[str, ...]) -> tuple[str, ...]:
     """The template generalised to cover ``tokens``: differing positions
-    become ``<*>``, or ``key=<*>`` where both are values of the same key."""
+    become ``<*>``, or ``key=<*>`` where both give the same key a value."""
     if template == tokens:
         return template
     return tuple(t if t == x else _generalise(t, x) for t, x in zip(template, tokens))
@@ -405,9 +407,12 @@ _KEY_WILDCARD: Final = "=" + WILDCARD
 
 
 def _generalise(t: str, x: str) -> str:
+    """One differing position: ``key=<*>`` when both give the same key a
+    value (a key left empty, ``rhost=``, is another situation than a key
+    with a value, so it does not become ``rhost=<*>``), else ``<*>``."""
     if t == WILDCARD:
         return t
-    key, eq, _ = t.partition("=")
-    if eq and key and x.startswith(key + "="):
+    key, eq, value = t.partition("=")
+    if eq and key and value and len(x) > len(key) + 1 and x.startswith(key + "="):
         return key + _KEY_WILDCARD
     return WILDCARD

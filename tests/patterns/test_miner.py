@@ -203,3 +203,11 @@ def test_values_of_the_same_key_generalise_to_key_wildcard() -> None:
     c = miner.add("login failed tty=pts rhost=third.example.com")[0]
     assert a is b is c
     assert a.template == "login failed tty=<*> rhost=<*>"
+
+
+def test_a_key_left_empty_is_not_the_same_event_as_a_key_with_a_value() -> None:
+    miner = TemplateMiner()
+    a = miner.add("check pass; tty=ssh rhost=10.0.0.1")[0]
+    b = miner.add("check pass; tty=console rhost=")[0]
+    assert a is not b
+    assert a.template == "check pass; tty=ssh rhost=<IP>"
