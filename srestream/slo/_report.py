@@ -232,9 +232,8 @@ def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) 
             windows=wins,
         ))
     known = {(s.slo, s.service) for s in slos}
-    seen: set[tuple[str, str]] = set()
-    for t in ("sli_rollup_day", "sli_rollup_hour", "sli_rollup_minute"):
-        seen.update(db.execute(f"SELECT DISTINCT slo, service FROM {t}").fetchall())
+    # every stored rollup also lands in the day table: it names every key
+    seen = set(db.execute("SELECT DISTINCT slo, service FROM sli_rollup_day").fetchall())
     unknown = sorted(f"{service}/{slo}" for slo, service in seen - known)
     return ComplianceReport(
         at_ts_ns=at, slos=out_slos,
