@@ -114,12 +114,19 @@ class ParseStageConfig(StageConfig, frozen=True, kw_only=True):
         except ValueError as exc:
             problems.append(Problem(f"{where}.reference_time", str(exc)))
             ref = 0
+        zone = self.time_zone
+        if zone:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(Problem(f"{where}.time_zone", f"unknown IANA time zone {zone!r}"))
+                zone = None
         try:
-            times = TimestampParser(self.time_format, time_zone=self.time_zone, reference_ns=ref)
+            times = TimestampParser(self.time_format, time_zone=zone, reference_ns=ref)
         except ValueError as exc:
             problems.append(Problem(f"{where}.time_format", str(exc)))
-        except (KeyError, OSError) as exc:  # zoneinfo: unknown zone
-            problems.append(Problem(f"{where}.time_zone", f"unknown time zone: {exc}"))
         catalog: ServiceCatalog | None = None
         if self.catalog:
             try:
