@@ -4,7 +4,8 @@ One generic configuration for every system, no per-source regex list: a
 token is split on whitespace, and only the tokens that contain a digit are
 looked at further (a constant word almost never has one, a variable almost
 always does).  Such a token keeps its shape (``key=``, brackets, trailing
-punctuation) and its variable parts become typed masks:
+punctuation, the constant segments of a path or URL) and its variable parts
+become typed masks:
 
 >>> mask_token("rhost=218.188.2.4")
 'rhost=<IP>'
@@ -17,7 +18,9 @@ punctuation) and its variable parts become typed masks:
 >>> mask_token("took=250ms,")
 'took=<DURATION>,'
 >>> mask_token("/var/log/app-7.log")
-'<PATH>'
+'/var/log/<ID>'
+>>> mask_token("https://shop.example.com/api/v2/orders/1234?page=3")
+'https://shop.example.com/api/v2/orders/<NUM>?page=<NUM>'
 >>> mask_token("mice.c(1012)]:")
 'mice.c(<NUM>)]:'
 
@@ -64,7 +67,6 @@ _TYPED: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
         "<SIZE>",
         re.compile(r"\d+(?:\.\d+)?\s?(?:[KkMGTP]i?[Bb]?|[Bb]|bytes)"),
     ),
-    ("<PATH>", re.compile(r"(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s]*|~?/[^\s/]*(?:/[^\s/]*)+|[A-Za-z]:\\[^\s]*)")),
     ("<ID>", re.compile(r"[\w.\-#@$]*\d[\w.\-#@$]*")),
 )
 
@@ -103,8 +105,22 @@ def _mask_value(text: str) -> str:
     core = text[start:end]
     name = _typed(core) if core else None
     if name is None:
-        name = _RUN.sub("<*>", _SEGMENT.sub(_segment_mask, core))
+        if "/" in core:
+            name = "/".join([_mask_path_part(p) for p in core.split("/")])
+        else:
+            name = _RUN.sub("<*>", _SEGMENT.sub(_segment_mask, core))
     return text[:start] + name + text[end:]
+
+
+_VERSION = re.compile(r"[vV]\d+(?:\.\d+)*").fullmatch
+
+
+def _mask_path_part(part: str) -> str:
+    """One segment of a path or URL: API versions (``v1``) and segments
+    without digits stay, so ``/v1/users/42`` is the route ``/v1/users/<NUM>``."""
+    if not _HAS_DIGIT(part) or _VERSION(part):
+        return part
+    return _typed(part) or _RUN.sub("<*>", _SEGMENT.sub(_segment_mask, part))
 
 
 def _segment_mask(m: re.Match[str]) -> str:
