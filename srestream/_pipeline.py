@@ -37,6 +37,10 @@ class RuntimeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Batches each edge buffers before its producer waits (backpressure)."""
     checkpoint_interval: Duration = Duration.parse("10s")
     """How often source offsets and stage state are written to the store."""
+    chain_stages: bool = True
+    """Run a stage in the same task as the stage before it when it is that
+    stage's only consumer and has no other input (operator chaining): a
+    generator hop instead of a memory stream.  Off: one stream per edge."""
     store: str = "srestream.sqlite"
     """The SQLite file for checkpoints (and later incidents and budgets),
     relative to the pipeline file.  ``replay --out DIR`` keeps it in DIR."""

@@ -122,6 +122,8 @@ class _Node:
         "wait_scope",
         "barrier_sent",
         "ended",
+        "chain",
+        "fused",
     )
 
     def __init__(self, cid: str, kind: str, logic: Any, outputs: Outputs) -> None:
@@ -138,6 +140,10 @@ class _Node:
         self.wait_scope: anyio.CancelScope | None = None
         self.barrier_sent = 0
         self.ended = False
+        self.chain: tuple[_Node, ...] = (self,)
+        """For the head of a chain of fused stages: every member, in order."""
+        self.fused = False
+        """True when this stage runs inside the task of the stage before it."""
 
 
 class _Checkpoint:
@@ -218,9 +224,10 @@ class Runner:
                 except (OSError, ValueError) as exc:
                     raise GraphError(f"cannot build {cfg.kind} {cid!r}: {exc}") from exc
             self._nodes[cid] = _Node(cid, cfg.kind, logic, outputs)
+        fused = self._fuse_chains() if p.runtime.chain_stages else set()
         for cid, cfg in p.components():
             inputs: list[str] = list(getattr(cfg, "inputs", ()))
-            if not inputs:
+            if not inputs or cid in fused:
                 continue
             node = self._nodes[cid]
             send, recv = anyio.create_memory_object_stream[Any](self.capacity * len(inputs))
@@ -236,6 +243,35 @@ class Runner:
             node.input_keys = tuple(keys)
             send.close()
         self._live_sinks = {cid for cid in p.sinks}
+
+    def _fuse_chains(self) -> set[str]:
+        """Fuse each stage whose only input is the whole main output of the
+        stage before it into that stage's task: the batches go from one
+        async generator to the next (~0.1 µs a hop) instead of through a
+        memory stream (~7.5 µs).  The chain's input keeps its bounded
+        stream, so backpressure is unchanged."""
+        p = self.pipeline
+        consumers: dict[str, list[str]] = {}
+        for cid, cfg in p.components():
+            for ref in getattr(cfg, "inputs", ()):
+                consumers.setdefault(ref, []).append(cid)
+        fused: set[str] = set()
+        head_of: dict[str, _Node] = {}
+        for cid in p.topological_order():
+            cfg = p.component(cid)
+            inputs = list(getattr(cfg, "inputs", ()))
+            if cfg.kind != "stage" or len(inputs) != 1 or "." in inputs[0]:
+                continue
+            prev = inputs[0]
+            if p.component(prev).kind != "stage" or consumers.get(prev) != [cid]:
+                continue
+            head = head_of.get(prev) or self._nodes[prev]
+            node = self._nodes[cid]
+            head_of[cid] = head
+            head.chain = head.chain + (node,)
+            node.fused = True
+            fused.add(cid)
+        return fused
 
     def logic(self, component_id: str) -> Any:
         """The running logic of a component (e.g. a capture sink's records)."""
@@ -304,7 +340,8 @@ class Runner:
                 if self.store is not None:
                     tg.start_soon(self._checkpoint_timer)
                 for n in self._nodes.values():
-                    tg.start_soon(self._guard, n)
+                    if not n.fused:
+                        tg.start_soon(self._guard, n)
                 tg.start_soon(self._wait_done, tg)
         except BaseExceptionGroup as eg:
             err = _first_error(eg)
@@ -378,14 +415,33 @@ class Runner:
         for s in node.ports.get(port, ()):
             await s.send(batch)
 
-    async def _emit(self, node: _Node, batch: Batch) -> None:
+    @staticmethod
+    def _count_out(node: _Node, batch: Batch) -> None:
         node.records_out += len(batch)
         node.batches_out += 1
         ts = getattr(batch[-1], "ts_ns", None)
         if ts.__class__ is int:
             node.last_event_ns = ts
+
+    async def _emit(self, node: _Node, batch: Batch) -> None:
+        self._count_out(node, batch)
         for s in node.ports.get("", ()):
             await s.send(batch)
+
+    async def _link(
+        self, prev: _Node, nxt: _Node, gen: AsyncIterator[Batch]
+    ) -> AsyncIterator[Batch]:
+        """The upstream of a fused stage: the generator of the one before."""
+        async with aclosing(gen):  # type: ignore[type-var]
+            async for batch in gen:
+                if prev.outputs:
+                    await self._flush_side(prev)
+                if not batch:
+                    continue
+                self._count_out(prev, batch)
+                nxt.records_in += len(batch)
+                nxt.batches_in += 1
+                yield batch
 
     async def _flush_side(self, node: _Node) -> None:
         for name, records in node.outputs.take().items():
@@ -510,18 +566,31 @@ class Runner:
             cp.acked.add(node.id)
             await self._maybe_complete(cp)
         else:
-            cp.states[node.id] = _snapshot(node.logic)
-            await self._send_barrier(node, cp)
+            for member in node.chain:
+                if member.outputs:
+                    await self._flush_side(member)
+                cp.states[member.id] = _snapshot(member.logic)
+            for member in node.chain:
+                await self._send_barrier(member, cp)
 
     async def _run_stage(self, node: _Node) -> None:
-        async with aclosing(node.logic(self._upstream(node))) as out:
+        gen = node.logic(self._upstream(node))
+        last = node
+        for member in node.chain[1:]:
+            gen = member.logic(self._link(last, member, gen))
+            last = member
+        async with aclosing(gen) as out:
             async for batch in out:
                 if batch:
-                    await self._emit(node, batch)
-                if node.outputs:
-                    await self._flush_side(node)
-        self._ended_states[node.id] = _snapshot(node.logic)
-        await self._end(node)
+                    await self._emit(last, batch)
+                if last.outputs:
+                    await self._flush_side(last)
+        for member in node.chain:
+            if member.outputs:
+                await self._flush_side(member)
+            self._ended_states[member.id] = _snapshot(member.logic)
+        for member in node.chain:
+            await self._end(member)
 
     async def _run_sink(self, node: _Node) -> None:
         upstream = self._upstream(node)

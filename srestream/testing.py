@@ -41,7 +41,7 @@ class ListSource:
     def __init__(
         self, records: Sequence[Any], *, batch_size: int = 1024, delay_seconds: float = 0.0
     ) -> None:
-        self.records = list(records)
+        self.records = records if isinstance(records, list) else list(records)
         self.batch_size = batch_size
         self.delay_seconds = delay_seconds
         self.position = 0

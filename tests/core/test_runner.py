@@ -34,7 +34,8 @@ def graph(stages: dict[str, Any], sinks: dict[str, Any], **runtime: Any) -> Any:
     )
 
 
-async def test_slow_sink_bounds_records_in_flight_by_edge_capacities() -> None:
+@pytest.mark.parametrize("chain", [True, False], ids=["chained", "stream_per_edge"])
+async def test_slow_sink_bounds_records_in_flight_by_edge_capacities(chain: bool) -> None:
     p = graph(
         {
             "a": {"type": "passthrough", "inputs": ["src"]},
@@ -42,6 +43,7 @@ async def test_slow_sink_bounds_records_in_flight_by_edge_capacities() -> None:
         },
         {"out": {"type": "capture", "inputs": ["b"]}},
         edge_capacity_batches=2,
+        chain_stages=chain,
     )
     batch = 10
     in_flight: list[int] = []
@@ -57,13 +59,17 @@ async def test_slow_sink_bounds_records_in_flight_by_edge_capacities() -> None:
     )
     summary = await runner.run()
     assert sink.records == list(range(3000))
-    # Three edges of 2 batches each, plus one batch held by each of a, b and the
-    # sink while it works: nothing else may pile up behind the slow sink.
-    edges = 3 * 2
+    # Edges of 2 batches each (a -> b is a direct generator call when chained),
+    # plus one batch held by each of a, b and the sink while it works: nothing
+    # else may pile up behind the slow sink.
+    edges = (2 if chain else 3) * 2
     held = 3
     assert max(in_flight) <= (edges + held) * batch
     assert max(in_flight) >= edges * batch  # the buffers really filled: the source was throttled
     assert summary.statistics.records_in == summary.statistics.records_out == 3000
+    for stage in ("a", "b"):
+        assert summary.statistics.stages[stage].records_in == 3000
+        assert summary.statistics.stages[stage].records_out == 3000
 
 
 async def test_fan_out_waits_for_the_slowest_consumer_and_drops_nothing() -> None:
