@@ -19,6 +19,7 @@ from ._scenario import (
     scenario_from_dict,
 )
 from ._simulate import SimResult, simulate
+from ._source import SimSource
 
 __all__ = [
     "BadDeploy",
@@ -29,6 +30,7 @@ __all__ = [
     "ServiceGraph",
     "SimResult",
     "SimService",
+    "SimSource",
     "SlowBurn",
     "build_graph",
     "load_scenario",

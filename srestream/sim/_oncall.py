@@ -22,7 +22,7 @@ from ._faults import FaultWindow
 from ._graph import ServiceGraph
 from ._scenario import BadDeploy, DataGap, DependencyOutage, LatencyRegression, Scenario
 
-__all__ = ["SimEvent", "SimIncident", "oncall_events", "people_by_team"]
+__all__ = ["SimEvent", "SimIncident", "event_lines", "oncall_events", "people_by_team"]
 
 _PEOPLE = (
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
@@ -53,6 +53,31 @@ class SimIncident(msgspec.Struct, frozen=True, kw_only=True):
     escalated: bool
     mitigated_ns: int
     resolved_ns: int
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def event_lines(events: list[SimEvent]) -> list[str]:
+    """The lines of ``events.jsonl``: ts (RFC 3339 ms), event_type, service,
+    summary, team, then person, incident_id and version when set, and source."""
+    from ._formats import rfc3339_ms
+
+    out = []
+    for e in events:
+        obj: dict[str, Any] = {
+            "ts": rfc3339_ms(e.ts_ns),
+            "event_type": e.event_type,
+            "service": e.service,
+            "summary": e.summary,
+            "team": e.team,
+        }
+        for k in ("person", "incident_id", "version"):
+            if v := getattr(e, k):
+                obj[k] = v
+        obj["source"] = "sim"
+        out.append(_encode(obj).decode())
+    return out
 
 
 def people_by_team(sc: Scenario, graph: ServiceGraph) -> dict[str, list[str]]:

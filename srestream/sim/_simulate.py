@@ -28,10 +28,10 @@ import msgspec
 from .._duration import enc_hook
 from ._engine import run_engine
 from ._faults import GapSet, fault_windows
-from ._formats import JsonlWriter, LineWriter, LogfmtWriter, OtlpWriter, SyslogWriter, rfc3339_ms
+from ._formats import JsonlWriter, LineWriter, LogfmtWriter, OtlpWriter, SyslogWriter
 from ._graph import build_graph
 from ._metrics import OpenMetricsWriter
-from ._oncall import oncall_events
+from ._oncall import event_lines, oncall_events
 from ._scenario import Scenario
 from ._truth import TruthCollector
 
@@ -109,19 +109,7 @@ def simulate(
                 w.close()
     events, incidents = oncall_events(sc, graph, windows)
     with open_out("events.jsonl") as f:
-        for e in events:
-            obj: dict[str, Any] = {
-                "ts": rfc3339_ms(e.ts_ns),
-                "event_type": e.event_type,
-                "service": e.service,
-                "summary": e.summary,
-                "team": e.team,
-            }
-            for k in ("person", "incident_id", "version"):
-                if v := getattr(e, k):
-                    obj[k] = v
-            obj["source"] = "sim"
-            f.write(_json.encode(obj).decode() + "\n")
+        f.writelines(line + "\n" for line in event_lines(events))
     files = {w.filename: w.lines for w in writers if w is not truth}
     files["events.jsonl"] = len(events)
     with open_out("truth.json") as f:
