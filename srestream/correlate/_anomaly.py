@@ -12,7 +12,10 @@ minus ``allowed_lateness_ns``) passes a bucket's end, the bucket is tested:
   seasonal expectation (see :class:`SeasonalBaseline`).  Onset: the first
   bucket of the spike.
 * ``error_rate_change`` and ``latency_change`` (``cusum``): an upward
-  change point of the error ratio or the mean latency (see :class:`Cusum`).
+  change point of the error ratio (tested on ``asin(sqrt(ratio))``, which
+  makes binomial noise the same at every rate) or of the mean latency (see
+  :class:`Cusum`); shifts below ``error_rate_min_shift`` (absolute) or
+  ``latency_min_shift_ratio`` (of the baseline) are not changes.
   Onset: the first bucket of the excursion that crossed the threshold.
 
 Quiet buckets count as zero for the templates being tracked.  The number of
@@ -22,6 +25,7 @@ Records for a bucket already tested go to the ``late`` side output.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -59,7 +63,7 @@ class AnomalyDetector:
         spike_min_count: int = 10,
         baseline_buckets: int = 30,
         min_baseline_buckets: int = 5,
-        cusum_threshold: float = 5.0,
+        cusum_threshold: float = 8.0,
         cusum_drift: float = 0.5,
         min_requests: int = 10,
         error_rate_min_shift: float = 0.02,
@@ -217,6 +221,7 @@ class AnomalyDetector:
                             summary=f"template {tid}: {count} per bucket, expected {expected:.1f}",
                         )
                     )  # fmt: skip
+                tpl.baseline.learn(b, count, anomalous=True)
             else:
                 tpl.spiking = False
                 tpl.baseline.learn(b, count)
@@ -224,15 +229,44 @@ class AnomalyDetector:
             total, errors, lat_sum, lat_n = services[service]
             if total < self.min_requests:
                 continue
-            self._change(
-                self._error_cusum, service, b, errors / total, AnomalyType.ERROR_RATE_CHANGE, out
-            )
+            self._error_change(service, b, errors, total, out)
             if lat_n >= self.min_requests:
                 self._change(
                     self._latency_cusum, service, b, lat_sum / lat_n / 1e6,
                     AnomalyType.LATENCY_CHANGE, out,
                 )  # fmt: skip
         self._bound()
+
+    def _error_change(
+        self, service: str, b: int, errors: int, total: int, out: list[Anomaly]
+    ) -> None:
+        """Error ratios are binomial and skewed at low rates: the test runs on
+        ``asin(sqrt(ratio))``, whose variance (``1 / 4n``) does not depend on
+        the rate, with sigma at least that; a shift must still be
+        ``error_rate_min_shift`` in plain ratio."""
+        cusum = self._error_cusum.get(service)
+        if cusum is None:
+            cusum = self._error_cusum[service] = self._new_cusum(AnomalyType.ERROR_RATE_CHANGE)
+        ratio = errors / total
+        cusum.min_sigma = 0.5 / math.sqrt(total)
+        base = cusum.values()
+        # The mean of transformed ratios underestimates the rate (Jensen):
+        # the reference is the transform of the mean ratio instead.
+        mean = math.fsum(math.sin(y) ** 2 for y in base) / len(base) if base else 0.0
+        onset = cusum.update(
+            b, math.asin(math.sqrt(ratio)),
+            significant=ratio - mean >= self.error_rate_min_shift,
+            reference=math.asin(math.sqrt(mean)),
+        )  # fmt: skip
+        if onset is not None:
+            out.append(
+                Anomaly(
+                    ts_ns=(b + 1) * self.bucket_ns, onset_ts_ns=onset * self.bucket_ns,
+                    anomaly_type=AnomalyType.ERROR_RATE_CHANGE, method="cusum", service=service,
+                    value=round(ratio, 6), baseline=round(mean, 6), score=round(cusum.score, 3),
+                    summary=f"{service} error rate change: {mean:.4g} -> {ratio:.4g}",
+                )
+            )  # fmt: skip
 
     def _change(
         self,
@@ -249,7 +283,7 @@ class AnomalyDetector:
         mean, _ = cusum.baseline()
         onset = cusum.update(b, value)
         if onset is not None:
-            unit = "" if kind == AnomalyType.ERROR_RATE_CHANGE else " ms"
+            unit = " ms"
             out.append(
                 Anomaly(
                     ts_ns=(b + 1) * self.bucket_ns, onset_ts_ns=onset * self.bucket_ns,
@@ -263,8 +297,8 @@ class AnomalyDetector:
         """Error ratios: sigma at least 1 point, shifts of at least
         ``error_rate_min_shift``; latency: sigma at least 5% of the mean,
         shifts of at least ``latency_min_shift_ratio`` of it."""
-        if kind == AnomalyType.ERROR_RATE_CHANGE:
-            sigma, rel_sigma, shift, rel_shift = 0.01, 0.0, self.error_rate_min_shift, 0.0
+        if kind == AnomalyType.ERROR_RATE_CHANGE:  # on asin(sqrt(ratio)), see _error_change
+            sigma, rel_sigma, shift, rel_shift = 0.01, 0.0, 0.0, 0.0
         else:
             sigma, rel_sigma, shift, rel_shift = 0.0, 0.05, 0.0, self.latency_min_shift_ratio
         return Cusum(

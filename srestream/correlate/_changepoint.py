@@ -3,19 +3,22 @@
 * :class:`Cusum` — Page's one-sided CUSUM for an upward shift, on values
   standardised against a trailing baseline (mean and standard deviation of
   the last ``baseline_buckets`` values seen while in control).  The sum
-  ``S = max(0, S + z - drift)`` alarms when it exceeds ``threshold``; the
-  onset reported is the first bucket of the excursion that led to the alarm
-  (the classic CUSUM change-time estimate), so a step change is dated to
-  the bucket where it happened.  Shifts smaller than ``min_shift`` (absolute) or ``relative_shift`` (of the
-  baseline mean) never accumulate: skewed, low-count series (an error ratio
-  of a few requests) would otherwise alarm on noise.  The baseline is frozen
-  during an excursion
-  (a change must not teach the baseline that it is normal); the detector
-  re-arms when the sum returns to zero.
+  ``S = max(0, S + z - drift)`` alarms when it exceeds ``threshold``.  The
+  onset is the change time that fits best within the excursion (the
+  maximum-likelihood split for a step of unknown size), so a step change is
+  dated to the bucket where it happened even when a blip of noise started
+  the excursion.  Shifts smaller than
+  ``min_shift`` (absolute) or ``relative_shift`` (of the baseline mean)
+  never accumulate.  The baseline is frozen during an excursion (a change
+  must not teach the baseline that it is normal); the detector re-arms when
+  the sum returns to zero, and a shift that lasts ``baseline_buckets``
+  becomes the new baseline.
 * :class:`SeasonalBaseline` — the expected count of a series at a slot of
-  its season (e.g. minute-of-day), an exponentially weighted mean of the
-  same slot in past seasons, falling back to the recent mean while a
-  season has not yet been seen.  A spike is a count above a Poisson
+  its season (e.g. minute-of-day): an exponentially weighted mean of that
+  slot in past seasons, taking the largest of the slot and its two
+  neighbours (a daily peak may come a bucket early or late), blended 3:1
+  with the recent mean (one season is a noisy estimate); only the recent
+  mean until a season has been seen.  A spike is a count above a Poisson
   upper bound of that expectation (``count > mu + z * sqrt(mu)``) that is
   also ``min_ratio`` times it.
 
@@ -40,6 +43,7 @@ class Cusum:
         "_alarmed",
         "_base",
         "_run",
+        "_run_z",
         "_start",
         "_sum",
         "baseline_buckets",
@@ -77,6 +81,7 @@ class Cusum:
         self._start: int | None = None
         self._alarmed = False
         self._run: list[float] = []
+        self._run_z: list[tuple[int, float]] = []
 
     def baseline(self) -> tuple[float, float]:
         """(mean, sigma) of the baseline, sigma floored so that a flat
@@ -88,17 +93,36 @@ class Cusum:
         var = math.fsum((x - mean) ** 2 for x in self._base) / n
         return mean, max(math.sqrt(var), self.min_sigma, self.relative_sigma * abs(mean))
 
-    def update(self, bucket: int, value: float) -> int | None:
+    def values(self) -> tuple[float, ...]:
+        """The baseline's values, oldest first."""
+        return tuple(self._base)
+
+    def update(
+        self,
+        bucket: int,
+        value: float,
+        *,
+        significant: bool | None = None,
+        reference: float | None = None,
+    ) -> int | None:
         """Feed the value of ``bucket``; return the onset bucket when this
-        value makes the detector alarm, else None."""
+        value makes the detector alarm, else None.  ``significant`` overrides
+        the ``min_shift`` rule when the caller judges the shift in other
+        units than the values fed (e.g. transformed ratios); ``reference``
+        replaces the baseline mean (when the mean of the values fed is a
+        biased estimate of the level, as for transformed ratios)."""
         if len(self._base) < self.min_baseline:
             self._base.append(value)
             return None
         mean, sigma = self.baseline()
+        if reference is not None:
+            mean = reference
         z = (value - mean) / sigma if sigma > 0 else 0.0
-        if value - mean < max(self.min_shift, self.relative_shift * abs(mean)):
+        if significant is None:
+            significant = value - mean >= max(self.min_shift, self.relative_shift * abs(mean))
+        if not significant:
             # Too small a shift to matter to anyone: it may not accumulate.
-            z = min(z, self.drift)
+            z = min(z, 0.0)
         s = self._sum + z - self.drift
         if s <= 0.0:
             if not self._alarmed:  # a blip, not a change: it is normal variation
@@ -107,24 +131,42 @@ class Cusum:
             self._start = None
             self._alarmed = False
             self._run = []
+            self._run_z = []
             self._base.append(value)
             return None
         if self._start is None:
             self._start = bucket
         self._sum = s
         self._run.append(value)
+        self._run_z.append((bucket, z))
         if len(self._run) >= self.baseline_buckets:
             # A shift that lasts a whole baseline is the new normal: re-arm on it.
             self._base.extend(self._run)
             self._run = []
+            self._run_z = []
             self._sum = 0.0
             self._start = None
             self._alarmed = False
             return None
         if not self._alarmed and s > self.threshold:
             self._alarmed = True
-            return self._start
+            return self._best_split()
         return None
+
+    def _best_split(self) -> int:
+        """The bucket of the excursion where a step up fits best: the split
+        ``j`` maximising ``(sum of z from j)^2 / (values from j)``, the
+        likelihood gain of a step of unknown size (latest split on ties)."""
+        run = self._run_z
+        best_gain = -1.0
+        best = run[-1][0]
+        tail = 0.0
+        for i in range(len(run) - 1, -1, -1):
+            tail += run[i][1]
+            gain = tail * tail / (len(run) - i) if tail > 0 else 0.0
+            if gain > best_gain:
+                best_gain, best = gain, run[i][0]
+        return best
 
     @property
     def score(self) -> float:
@@ -132,11 +174,15 @@ class Cusum:
         return self._sum
 
     def snapshot(self) -> list[Any]:
-        return [list(self._base), self._sum, self._start, self._alarmed, self._run]
+        return [
+            list(self._base), self._sum, self._start, self._alarmed, self._run,
+            [list(x) for x in self._run_z],
+        ]  # fmt: skip
 
     def restore(self, state: list[Any]) -> None:
-        base, self._sum, self._start, self._alarmed, run = state
+        base, self._sum, self._start, self._alarmed, run, run_z = state
         self._run = [float(x) for x in run]
+        self._run_z = [(int(b), float(z)) for b, z in run_z]
         self._base = deque((float(x) for x in base), maxlen=self.baseline_buckets)
         self._sum = float(self._sum)
 
@@ -159,22 +205,32 @@ class SeasonalBaseline:
     def expected(self, bucket: int) -> float:
         first = self._seen_season
         slot = bucket % self.slots
+        recent = math.fsum(self._recent) / len(self._recent) if self._recent else 0.0
         if first is not None and bucket - first >= self.slots and slot in self._profile:
-            return self._profile[slot]
-        if self._recent:
-            return math.fsum(self._recent) / len(self._recent)
-        return 0.0
+            profile = self._profile
+            n = self.slots
+            seasonal = max(
+                profile.get((slot + d) % n, 0.0) for d in ((-1, 0, 1) if n > 2 else (0,))
+            )
+            return 0.75 * seasonal + 0.25 * recent
+        return recent
 
     def buckets_seen(self, bucket: int) -> int:
         """How many buckets since the first one learnt (0 before any)."""
         return 0 if self._seen_season is None else bucket - self._seen_season
 
-    def learn(self, bucket: int, count: float) -> None:
+    def learn(self, bucket: int, count: float, *, anomalous: bool = False) -> None:
+        """Learn the count of ``bucket``.  An ``anomalous`` count teaches a
+        slot only its first value (a season needs bootstrapping), never
+        moves a slot already known."""
         if self._seen_season is None:
             self._seen_season = bucket
         slot = bucket % self.slots
         old = self._profile.get(slot)
-        self._profile[slot] = count if old is None else old + self.weight * (count - old)
+        if old is None:
+            self._profile[slot] = count
+        elif not anomalous:
+            self._profile[slot] = old + self.weight * (count - old)
         self._recent.append(count)
 
     def snapshot(self) -> list[Any]:

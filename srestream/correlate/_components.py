@@ -89,7 +89,7 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
     spike_min_count: Positive = 10
     baseline_buckets: Positive = 30
     min_baseline_buckets: Positive = 5
-    cusum_threshold: float = 5.0
+    cusum_threshold: float = 8.0
     cusum_drift: float = 0.5
     min_requests: Positive = 10
     error_rate_min_shift: float = 0.02
