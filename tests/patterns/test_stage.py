@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 import msgspec
 
 from srestream import LogRecord
@@ -10,6 +12,7 @@ from srestream._pipeline import pipeline_from_dict
 from srestream._records import Event
 from srestream._registry import lookup
 from srestream._runner import Runner
+from srestream._store import SQLiteStore
 from srestream.patterns import TemplateMiner, TemplateMinerStage, TemplateRecord, mine_templates
 from srestream.testing import CaptureSink, ListSource, run_stage
 
@@ -107,3 +110,45 @@ async def test_component_in_a_pipeline_resumes_with_the_same_ids() -> None:
     await sink(restarted(ListSource(records[half:], batch_size=64)()))
     assert [r.template_id for r in sink.records] == whole
     assert restarted.statistics()["clusters"] <= 500
+
+
+async def test_a_restarted_pipeline_resumes_from_its_checkpoint_with_the_same_ids(
+    tmp_path: pathlib.Path,
+) -> None:
+    records = _records()
+    spec = {
+        "name": "mine",
+        "sources": {"logs": {"type": "list"}},
+        "stages": {"mine": {"type": "template_miner", "inputs": ["logs"], "max_clusters": 300}},
+        "sinks": {"out": {"type": "capture", "inputs": ["mine"]}},
+    }
+    whole_runner = Runner(
+        pipeline_from_dict(spec), batch_size=50, bindings={"logs": ListSource(records, batch_size=50)}
+    )
+    await whole_runner.run()
+    whole = [r.template_id for r in whole_runner.logic("out").records]
+
+    store = SQLiteStore(str(tmp_path / "state.db"))
+    first_sink = CaptureSink()
+    first = Runner(
+        pipeline_from_dict(spec),
+        store=store,
+        batch_size=50,
+        bindings={"logs": ListSource(records, batch_size=50), "out": first_sink},
+    )
+    # Stop (as on SIGTERM) once a third of the stream went through.
+    first_sink.on_batch = lambda _b: first.stop() if len(first_sink.records) >= 400 else None
+    summary = await first.run()
+    assert summary.stopped and 400 <= len(first_sink.records) < len(records)
+    # A new process: the source resumes at its checkpointed position and the
+    # miner from its snapshot.
+    second = Runner(
+        pipeline_from_dict(spec),
+        store=store,
+        batch_size=50,
+        bindings={"logs": ListSource(records, batch_size=50)},
+    )
+    assert (await second.run()).resumed_from is not None
+    await store.aclose()
+    got = [r.template_id for r in first_sink.records + second.logic("out").records]
+    assert got == whole
