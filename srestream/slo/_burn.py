@@ -112,7 +112,10 @@ class SloState:
         if period.rolling:
             coarse = HOUR_NS if period.length_ns >= 24 * HOUR_NS and period.length_ns % HOUR_NS == 0 else resolution_ns
             self.coarse_ns = coarse
-            self.coarse_len = max(1, period.length_ns // coarse)
+            # Coarser than the bucket: one more coarse bucket than the period
+            # holds, the oldest counted pro rata (see period_counts).
+            self.prorate = coarse > resolution_ns
+            self.coarse_len = max(1, period.length_ns // coarse) + (1 if self.prorate else 0)
             self.c_good = array("q", bytes(8 * self.coarse_len))
             self.c_total = array("q", bytes(8 * self.coarse_len))
             self.c_nodata = array("q", bytes(8 * self.coarse_len))
@@ -187,22 +190,35 @@ class SloState:
         return ((t - g) / t) / self.budget_ratio
 
     def period_start(self) -> int:
-        """Start of the period the budget covers (rolling: of its oldest
-        coarse bucket)."""
+        """Start of the period the budget covers."""
         if self.period.rolling:
-            if self.coarse_idx is not None:
-                return (self.coarse_idx + 1 - self.coarse_len) * self.coarse_ns
             return self.now_ns - self.period.length_ns
         return self.period_start_ns
 
+    def period_counts(self) -> tuple[float, float, float]:
+        """(good, total, no-data ns) over the period.  A rolling period over
+        coarse buckets takes the part of the oldest bucket still inside the
+        window pro rata, so the window slides smoothly instead of by hours."""
+        if self.period.rolling and self.prorate and self.coarse_idx is not None:
+            c = self.coarse_idx
+            out = (self.now_ns - c * self.coarse_ns) / self.coarse_ns
+            oldest = (c + 1) % self.coarse_len
+            return (
+                self.p_good - out * self.c_good[oldest],
+                self.p_total - out * self.c_total[oldest],
+                self.p_nodata - out * self.c_nodata[oldest],
+            )
+        return float(self.p_good), float(self.p_total), float(self.p_nodata)
+
     def consumed(self) -> float:
-        bad = self.p_total - self.p_good
+        good, total, _ = self.period_counts()
+        bad = total - good
         if self.spec.sli.time_sliced:
             length = self.period.length_ns if self.period.rolling else self.period_end_ns - self.period_start_ns
             return time_sliced_consumed(bad, self.res, self.objective_ratio, length)
-        if self.p_total <= 0:
+        if total <= 0:
             return 0.0
-        return bad / (self.budget_ratio * self.p_total)
+        return bad / (self.budget_ratio * total)
 
     def period_length_ns(self) -> int:
         if self.period.rolling:
@@ -319,8 +335,14 @@ class SloState:
             fr = self.forecast_rule
             if fr is not None:
                 self._update_forecast(ts)
+                # Fire when even the late end of the forecast (exhaustion plus
+                # its error) falls within the horizon: a burn that just
+                # changed has a large error and waits until the trend settles.
+                # (Once firing, it resolves when the forecast itself leaves
+                # the horizon: no flapping on a wobbling error.)
                 ex = self.forecast.exhaustion_ts_ns
-                cond = ex is not None and ex - ts <= self.horizon_ns and consumed < 1.0
+                err = 0 if fr.state == AlertState.FIRING else (self.forecast.error_ns or 0)
+                cond = ex is not None and ex + err - ts <= self.horizon_ns and consumed < 1.0
                 if cond or fr.state:
                     self._step(fr, cond, ts, self.burn(self.hour_n), 1.0 - consumed, out)
         if ts >= self.next_budget_ns:
@@ -412,23 +434,24 @@ class SloState:
         start = self.period_start()
         observed_from = max(start, self.first_ts_ns if self.first_ts_ns is not None else start)
         elapsed = max(0, ts - observed_from)
-        coverage = 1.0 - self.p_nodata / elapsed if elapsed > 0 else 1.0
-        budget_events = self.budget_ratio * self.p_total
+        good, total, nodata = self.period_counts()
+        coverage = 1.0 - nodata / elapsed if elapsed > 0 else 1.0
+        budget_events = self.budget_ratio * total
         return Budget(
             ts_ns=ts,
             slo=self.spec.name,
             service=self.spec.service,
             objective=self.spec.objective,
             period=self.period.text,
-            good=self.p_good,
-            total=self.p_total,
+            good=round(good),
+            total=round(total),
             budget_remaining=1.0 - consumed,
             burn_rate_1h=self.burn(self.hour_n),
             exhaustion_ts_ns=self.forecast.exhaustion_ts_ns,
             exhaustion_error_ns=self.forecast.error_ns,
             budget_consumed=consumed,
             budget_events=budget_events,
-            bad_events_remaining=budget_events - (self.p_total - self.p_good),
+            bad_events_remaining=budget_events - (total - good),
             budget_minutes=budget_minutes,
             minutes_remaining=(1.0 - consumed) * budget_minutes,
             period_start_ts_ns=start,

@@ -1,18 +1,28 @@
 """Forecast of error-budget exhaustion from the recent burn trend.
 
 Model: least squares on the *consumed budget* series (one point per
-forecast step over the forecast window), with a quadratic in time:
-``consumed(t) = a + b t + c t^2``.  A constant burn rate makes consumption
-linear (c = 0) and a linearly growing burn rate makes it quadratic, so both
-are fitted exactly; the quadratic is kept only when it explains clearly
-more than a straight line (residuals at most half of the line's), which
-keeps noisy series from extrapolating a spurious curve.
+forecast step over the forecast window).  A constant burn makes
+consumption linear, a linearly growing burn makes it quadratic:
+
+* when the burn rate (the slope between consecutive points) itself follows
+  a straight line over the whole window (R^2 >= 0.9), consumption is fitted
+  with a quadratic ``a + b t + c t^2`` over the window;
+* otherwise - a constant or noisy burn, or a step (an incident that just
+  started) - with a straight line through the most recent third of the
+  window: the current burn, not a trend extrapolated across the step.
 
 Exhaustion is the first time at or after ``now`` where the fitted curve
-reaches 1.0 (the whole budget).  Its error estimate is the delta method:
-the residual standard deviation of the fit divided by the slope of the
-curve at exhaustion (how far in time one sigma of consumption moves the
-crossing), floored at the forecast step.
+reaches 1.0 (the whole budget).  Its error estimate is the larger of
+
+* the delta method: the residual standard deviation of the fit divided by
+  the slope of the curve at exhaustion (how far in time one sigma of
+  consumption moves the crossing), and
+* the forecast's instability: how far the exhaustion forecast from the
+  older half of the window lands from the full-window one (when the burn
+  just changed, the two disagree and the error says so; when the older
+  half forecasts no exhaustion at all, the error is the whole lead time),
+
+floored at the forecast step.
 """
 
 from __future__ import annotations
@@ -71,6 +81,27 @@ def _solve(xs: Sequence[float], ys: Sequence[float], degree: int) -> tuple[list[
     return coef, rss
 
 
+def _burn_grows_linearly(xs: Sequence[float], ys: Sequence[float]) -> bool:
+    """Whether the burn rate (the slope of consumption between points) follows
+    a straight line over the whole window (R^2 >= 0.9): then consumption is
+    quadratic.  A step in the burn (an incident that just started) fits a
+    line poorly and is not extrapolated as a trend."""
+    if len(xs) < 6:
+        return False
+    mids = [(xs[i] + xs[i + 1]) / 2 for i in range(len(xs) - 1) if xs[i + 1] > xs[i]]
+    rates = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1) if xs[i + 1] > xs[i]]
+    if len(rates) < 5:
+        return False
+    mean = sum(rates) / len(rates)
+    total = sum((r - mean) ** 2 for r in rates)
+    if total <= 1e-18 * max(1.0, mean * mean) * len(rates):
+        return False  # constant burn: a line is exact
+    line = _solve(mids, rates, 1)
+    if line is None:
+        return False
+    return 1.0 - line[1] / total >= 0.9
+
+
 def _first_crossing(coef: list[float], x0: float, limit: float) -> float | None:
     """Smallest x in [x0, limit] with poly(x) >= 1."""
     a = coef[0] - 1.0
@@ -104,20 +135,44 @@ def forecast_exhaustion(
 ) -> Forecast:
     """Forecast when consumption reaches 1.0 from ``(ts_ns, consumed)``
     points (oldest first), looking at most ``max_horizon_ns`` ahead."""
+    main = _fit_forecast(points, now_ns, max_horizon_ns=max_horizon_ns, step_ns=step_ns)
+    ex = main.exhaustion_ts_ns
+    if ex is None or main.error_ns is None or ex == now_ns or len(points) < 8:
+        return main
+    older = _fit_forecast(
+        points[: len(points) // 2], now_ns, max_horizon_ns=max_horizon_ns, step_ns=step_ns
+    )
+    lead = ex - now_ns
+    spread = abs(older.exhaustion_ts_ns - ex) if older.exhaustion_ts_ns is not None else lead
+    return Forecast(
+        exhaustion_ts_ns=ex,
+        error_ns=max(main.error_ns, min(spread, max_horizon_ns)),
+        model=main.model,
+        burn_trend=main.burn_trend,
+    )
+
+
+def _fit_forecast(
+    points: Sequence[tuple[int, float]], now_ns: int, *, max_horizon_ns: int, step_ns: int
+) -> Forecast:
     if len(points) < 2:
         return Forecast(exhaustion_ts_ns=None, error_ns=None, model="none")
     xs = [(t - now_ns) / _HOUR_NS for t, _ in points]
     ys = [y for _, y in points]
-    line = _solve(xs, ys, 1)
-    if line is None:
+    if _burn_grows_linearly(xs, ys):
+        fit = _solve(xs, ys, 2)
+        model = "quadratic"
+        dof = len(xs) - 3
+    else:
+        # The current burn: a line through the most recent third of the window.
+        k = max(2, len(xs) // 3)
+        xs, ys = xs[-k:], ys[-k:]
+        fit = _solve(xs, ys, 1)
+        model = "linear"
+        dof = len(xs) - 2
+    if fit is None:
         return Forecast(exhaustion_ts_ns=None, error_ns=None, model="none")
-    coef, rss = line
-    model, dof = "linear", len(xs) - 2
-    if len(xs) >= 4:
-        quad = _solve(xs, ys, 2)
-        if quad is not None and quad[1] <= 0.5 * rss - 1e-18:
-            coef, rss = quad
-            model, dof = "quadratic", len(xs) - 3
+    coef, rss = fit
     slope_now = coef[1]
     limit = max_horizon_ns / _HOUR_NS
     x = _first_crossing(coef, 0.0, limit)
