@@ -2,6 +2,7 @@
 
 from ._directory import DirectorySink, DirectoryWriter
 from ._files import FileReplay, ReplaySource
+from ._http import HttpReceiver, HttpReceiverSource
 from ._otlp import OtlpFileReader, OtlpFileSource
 from ._std import StdinSource, StdoutSink
 from ._tail import FileTail, TailSource
@@ -11,6 +12,8 @@ __all__ = [
     "DirectoryWriter",
     "FileReplay",
     "FileTail",
+    "HttpReceiver",
+    "HttpReceiverSource",
     "OtlpFileReader",
     "OtlpFileSource",
     "ReplaySource",

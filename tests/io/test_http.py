@@ -1,0 +1,194 @@
+"""The HTTP push receiver and the small h11 server, over real sockets."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from srestream._component import BuildContext, Outputs
+from srestream._errors import ConfigError
+from srestream._records import DeadLetter, Event
+from srestream.io import HttpReceiver, HttpReceiverSource
+from srestream.io._httpserver import serve_http
+from srestream.parse._time import parse_timestamp
+
+
+class Running:
+    def __init__(self, receiver: HttpReceiver) -> None:
+        self.receiver = receiver
+        self.events: list[Event] = []
+        self.batches = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.receiver.port}"
+
+    def dead(self) -> list[DeadLetter]:
+        return list(self.receiver.outputs.take().get("deadletter", []))
+
+
+@asynccontextmanager
+async def running(receiver: HttpReceiver) -> AsyncIterator[Running]:
+    r = Running(receiver)
+
+    async def consume() -> None:
+        async with aclosing(receiver()) as gen:
+            async for batch in gen:
+                r.events.extend(batch)
+                r.batches += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        with anyio.fail_after(10):
+            while receiver.port is None:
+                await anyio.sleep(0.005)
+        yield r
+        tg.cancel_scope.cancel()
+
+
+def client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=10, trust_env=False)
+
+
+async def test_alertmanager_webhooks_become_events(data_dir: pathlib.Path) -> None:
+    firing = (data_dir / "io/alertmanager/alertmanager_webhook_v4_firing.json").read_bytes()
+    resolved = (data_dir / "io/alertmanager/alertmanager_webhook_v4_resolved.json").read_bytes()
+    async with running(HttpReceiver(port=0, poll_interval_s=0.02)) as r, client() as c:
+        a = await c.post(r.url + "/alertmanager", content=firing)
+        b = await c.post(r.url + "/alertmanager", content=resolved)
+        assert (a.status_code, b.status_code) == (200, 200)
+        assert a.json() == {"status": "ok", "events": 1}
+    fire, res = r.events
+    src = json.loads(firing)["alerts"][0]
+    assert fire.event_type == res.event_type == "alertmanager"
+    assert fire.ts_ns == parse_timestamp(src["startsAt"]) == 1795356158660917983
+    assert res.ts_ns == parse_timestamp("2026-11-22T14:03:14.095396Z")
+    assert fire.service == "checkout"
+    assert fire.summary == src["annotations"]["summary"]
+    assert fire.attrs["status"] == "firing" and res.attrs["status"] == "resolved"
+    assert fire.attrs["labels"]["slo"] == "checkout-availability"
+    assert fire.attrs["fingerprint"] == src["fingerprint"] == res.attrs["fingerprint"]
+    assert "ends_at_ns" not in fire.attrs  # 0001-01-01 means unset
+    assert fire.source == "/alertmanager"
+    assert r.dead() == []
+
+
+async def test_deploy_ci_ack_and_generic_events() -> None:
+    async with running(HttpReceiver(port=0, poll_interval_s=0.02)) as r, client() as c:
+        replies = [
+            await c.post(r.url + "/deploy", json={"service": "checkout", "version": "v42",
+                                                   "ts": "2026-01-01T00:00:00Z", "author": "ana"}),
+            await c.post(r.url + "/ci", json={"pipeline": "checkout-main", "status": "failed",
+                                               "ts": 1767225600}),
+            await c.post(r.url + "/ack", json={"dedup_key": "abc123", "person": "bob",
+                                                "ts": 1767225600123}),
+            await c.post(r.url + "/events", json=[
+                {"event_type": "note", "summary": "rolled back", "ts": "2026-01-01T00:05:00Z"},
+                {"event_type": "deploy", "service": "payments"},
+            ]),
+        ]
+        assert [x.status_code for x in replies] == [200, 200, 200, 200]
+    deploy, ci, ack, note, deploy2 = r.events
+    assert (deploy.event_type, deploy.service, deploy.summary) == ("deploy", "checkout", "deploy checkout v42")
+    assert deploy.ts_ns == 1767225600_000000000 and deploy.attrs == {"version": "v42", "author": "ana"}
+    assert (ci.event_type, ci.summary, ci.ts_ns) == ("ci", "ci checkout-main failed", 1767225600_000000000)
+    assert (ack.event_type, ack.attrs["dedup_key"], ack.attrs["person"]) == ("ack", "abc123", "bob")
+    assert ack.ts_ns == 1767225600_123000000
+    assert (note.event_type, note.summary) == ("note", "rolled back")
+    assert deploy2.service == "payments" and deploy2.ts_ns > 1767225600_000000000  # stamped on receipt
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "reason"),
+    [
+        ("/deploy", b"{not json", "not JSON"),
+        ("/deploy", b'{"version": "v1"}', "$: needs 'service'"),
+        ("/ack", b'{"person": "bob"}', "$: needs 'dedup_key' or 'incident_id'"),
+        ("/ci", b'{"status": "ok", "pipeline": "p", "ts": "yesterday"}', "$.ts: not a timestamp"),
+        ("/events", b'[{"event_type": "Bad Type"}]', "$[0].event_type"),
+        ("/alertmanager", b'{"version": "3", "status": "firing", "alerts": []}', "version '3'"),
+        ("/alertmanager", b'{"version": "4", "status": "firing"}', "not an Alertmanager webhook"),
+    ],
+)
+async def test_bad_payload_gets_400_with_reason_and_is_dead_lettered(
+    path: str, body: bytes, reason: str
+) -> None:
+    async with running(HttpReceiver(port=0, poll_interval_s=0.02)) as r, client() as c:
+        reply = await c.post(r.url + path, content=body)
+        ok = await c.post(r.url + "/deploy", json={"service": "still-works"})
+    assert reply.status_code == 400
+    assert reply.json()["status"] == "error" and reason in reply.json()["error"]
+    [dead] = r.dead()
+    assert dead.raw == body.decode() and reason in dead.reason
+    assert dead.source == f"http POST {path}" and dead.stage == "http_receiver"
+    assert ok.status_code == 200 and [e.service for e in r.events] == ["still-works"]
+
+
+async def test_routes_methods_token_and_idle_batches() -> None:
+    async with running(HttpReceiver(port=0, bearer_token="s3cret", poll_interval_s=0.02)) as r, \
+            client() as c:
+        assert (await c.get(r.url + "/healthz")).text == "ok\n"
+        assert (await c.post(r.url + "/nope", json={})).status_code == 404
+        assert (await c.get(r.url + "/deploy")).status_code == 405
+        denied = await c.post(r.url + "/deploy", json={"service": "x"})
+        wrong = await c.post(r.url + "/deploy", json={"service": "x"},
+                             headers={"Authorization": "Bearer nope"})
+        good = await c.post(r.url + "/deploy", json={"service": "x"},
+                            headers={"Authorization": "Bearer s3cret"})
+        assert (denied.status_code, wrong.status_code, good.status_code) == (401, 401, 200)
+        assert "s3cret" not in denied.text
+        batches = r.batches
+        with anyio.fail_after(5):
+            while r.batches < batches + 3:  # idle: empty batches keep coming
+                await anyio.sleep(0.01)
+    assert [e.service for e in r.events] == ["x"]
+    assert r.dead() == []
+
+
+def test_binding_beyond_loopback_needs_a_token(tmp_path: pathlib.Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = BuildContext(component_id="push", outputs=Outputs("push"), base_dir=str(tmp_path))
+    with pytest.raises(ConfigError) as err:
+        HttpReceiverSource(host="0.0.0.0").build(ctx)
+    assert err.value.problems[0].path == "$.sources.push.bearer_token_file"
+    (tmp_path / "token").write_text("t0k\n")
+    logic = HttpReceiverSource(host="0.0.0.0", bearer_token_file="token").build(ctx)
+    assert logic._token == "t0k"
+    monkeypatch.setenv("PUSH_TOKEN", "from-env")
+    assert HttpReceiverSource(host="::", bearer_token_env="PUSH_TOKEN").build(ctx)._token == "from-env"
+    with pytest.raises(ConfigError, match="UNSET_TOKEN"):
+        HttpReceiverSource(bearer_token_env="UNSET_TOKEN").build(ctx)
+    assert HttpReceiverSource().build(ctx)._token is None  # loopback: optional
+
+
+async def test_serve_http_keeps_alive_and_bounds_bodies() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+
+    async def handler(method: str, path: str, headers: list[tuple[str, str]],
+                      body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        seen.append((method, path, body))
+        return 200, [("content-type", "text/plain")], f"{method} {path} {len(body)}".encode()
+
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(lambda task_status: serve_http(handler, "127.0.0.1", 0,
+                                                             max_body_bytes=100,
+                                                             task_status=task_status))
+        async with client() as c:
+            a = await c.get(f"http://127.0.0.1:{port}/metrics?x=1")
+            b = await c.post(f"http://127.0.0.1:{port}/p", content=b"12345")
+            big = await c.post(f"http://127.0.0.1:{port}/p", content=b"x" * 500)
+        tg.cancel_scope.cancel()
+    assert (a.status_code, a.text) == (200, "GET /metrics?x=1 0")
+    assert (b.status_code, b.text) == (200, "POST /p 5")
+    assert big.status_code == 413
+    assert seen == [("GET", "/metrics?x=1", b""), ("POST", "/p", b"12345")]
+    assert a.headers["server"] == "srestream"
+
+
