@@ -138,6 +138,8 @@ def _cmd_components(args: argparse.Namespace) -> int:
             print(f"  {t:<{width}}  {info.summary}")
             if args.options:
                 for name, typ, default in info.options():
+                    if len(default) > 60:
+                        default = default[:57] + "..."
                     print(f"  {'':<{width}}    {name}: {typ} = {default}")
     return EXIT_OK
 

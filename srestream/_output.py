@@ -28,6 +28,8 @@ _FILES: dict[str, str] = {
     "metric": "metrics.jsonl",
     "event": "events.jsonl",
     "anomaly": "anomalies.jsonl",
+    "template": "templates.jsonl",
+    "root_cause": "root_causes.jsonl",
 }
 
 
