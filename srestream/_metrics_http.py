@@ -5,12 +5,11 @@ Binds to loopback unless told otherwise; serves ``GET /metrics`` only.
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
-from anyio.abc import SocketStream, TaskStatus
+from anyio.abc import TaskStatus
 
 from ._runner import Runner, RunnerStatistics
+from .io._httpserver import Headers, Response, serve_http
 
 __all__ = ["serve_metrics", "render_metrics"]
 
@@ -58,29 +57,6 @@ def render_metrics(st: RunnerStatistics, pipeline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _handle(stream: SocketStream, runner: Runner) -> None:
-    async with stream:
-        data = b""
-        with anyio.move_on_after(5):
-            while b"\r\n\r\n" not in data and len(data) < 16384:
-                chunk = await stream.receive(4096)
-                if not chunk:
-                    break
-                data += chunk
-        request_line = data.split(b"\r\n", 1)[0].split()
-        if len(request_line) >= 2 and request_line[0] == b"GET" and request_line[1] in (
-            b"/metrics",
-            b"/",
-        ):
-            body = render_metrics(runner.statistics(), runner.pipeline.name).encode()
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-        else:
-            body = b"not found: GET /metrics\n"
-            head = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
-        head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
-        await stream.send(head + body)
-
-
 async def serve_metrics(
     runner: Runner,
     host: str = "127.0.0.1",
@@ -89,8 +65,11 @@ async def serve_metrics(
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``GET /metrics`` until cancelled; reports the bound port."""
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    bound: Any = listener.extra(anyio.abc.SocketAttribute.local_port)
-    task_status.started(int(bound))
-    async with listener:
-        await listener.serve(lambda s: _handle(s, runner))
+
+    def handler(method: str, path: str, headers: Headers, body: bytes) -> Response:
+        if method == "GET" and path.split("?", 1)[0] in ("/metrics", "/"):
+            text = render_metrics(runner.statistics(), runner.pipeline.name).encode()
+            return 200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], text
+        return 404, [("content-type", "text/plain")], b"not found: GET /metrics\n"
+
+    await serve_http(handler, host, port, task_status=task_status)

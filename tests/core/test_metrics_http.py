@@ -11,7 +11,7 @@ from srestream.testing import CaptureSink, ListSource
 
 async def _get(port: int, path: str) -> bytes:
     async with await anyio.connect_tcp("127.0.0.1", port) as s:
-        await s.send(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await s.send(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         data = b""
         with anyio.fail_after(5):
             while True:
