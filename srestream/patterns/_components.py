@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from .._component import BuildContext, Outputs, StageConfig
 from .._registry import register
@@ -57,17 +59,15 @@ class TemplateMinerStage(StageConfig, frozen=True, kw_only=True, tag="template_m
     """
 
     side_outputs = ("templates",)
-    max_clusters: int = 10_000
-    similarity_threshold: float = 0.5
-    tree_depth: int = 4
-    max_children: int = 100
-    max_differences: int = 1
-    max_tokens: int = 128
+    max_clusters: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    similarity_threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5
+    tree_depth: Annotated[int, msgspec.Meta(ge=3)] = 4
+    max_children: Annotated[int, msgspec.Meta(ge=2)] = 100
+    max_differences: Annotated[int, msgspec.Meta(ge=0)] = 1
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 128
     template_attribute: str = ""
 
     def build(self, ctx: BuildContext) -> TemplateMinerLogic:
-        if not 0.0 <= self.similarity_threshold <= 1.0:
-            raise ValueError(f"similarity_threshold must be within [0, 1], got {self.similarity_threshold}")
         miner = TemplateMiner(
             similarity_threshold=self.similarity_threshold,
             depth=self.tree_depth,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pathlib
 
 import msgspec
+import pytest
 
 from srestream import LogRecord
 from srestream._component import BuildContext, Outputs
 from srestream._pipeline import pipeline_from_dict
+from srestream._errors import ConfigError
 from srestream._records import Event
 from srestream._registry import lookup
 from srestream._runner import Runner
@@ -152,3 +154,17 @@ async def test_a_restarted_pipeline_resumes_from_its_checkpoint_with_the_same_id
     await store.aclose()
     got = [r.template_id for r in first_sink.records + second.logic("out").records]
     assert got == whole
+
+
+def test_bad_options_are_refused_with_their_path() -> None:
+    spec = {
+        "name": "mine",
+        "sources": {"logs": {"type": "list"}},
+        "stages": {
+            "mine": {"type": "template_miner", "inputs": ["logs"], "similarity_threshold": 1.5}
+        },
+        "sinks": {"out": {"type": "capture", "inputs": ["mine"]}},
+    }
+    with pytest.raises(ConfigError) as err:
+        pipeline_from_dict(spec)
+    assert err.value.problems[0].path == "$.stages.mine.similarity_threshold"
