@@ -97,7 +97,7 @@ def simulate(
         else:
             cls = _LINE_WRITERS[fmt]
             writers.append(cls(open_out(cls.filename), graph, sc.environment))
-    truth = TruthCollector(sc, graph)
+    truth = TruthCollector(sc, graph, windows)
     writers.append(truth)
     try:
         for chunk in run_engine(sc, graph, max_spans=max_spans):

@@ -49,7 +49,7 @@ def expand_slos(sc: Scenario, graph: ServiceGraph) -> list[dict[str, Any]]:
 class TruthCollector:
     """Counts per service and minute from the spans monitoring saw."""
 
-    def __init__(self, sc: Scenario, graph: ServiceGraph) -> None:
+    def __init__(self, sc: Scenario, graph: ServiceGraph, windows: list[FaultWindow]) -> None:
         self.sc = sc
         self.graph = graph
         self.m0 = sc.start_ns // _MIN
@@ -70,6 +70,13 @@ class TruthCollector:
                     self._slow_of[si, thr] = arr
                     self.slow[si].append((thr, arr))
         self.spans = 0
+        # Counts inside each fault's effect window.  Chunks are cut at fault
+        # boundaries and hold the spans ending within them, so a chunk is
+        # wholly inside or outside each window.
+        self.windows = [w for w in windows if not isinstance(w.fault, DataGap)]
+        self.in_window: dict[str, tuple[list[int], list[int], dict[tuple[int, int], int]]] = {
+            w.fault_id: ([0] * n, [0] * n, dict.fromkeys(self._slow_of, 0)) for w in self.windows
+        }
 
     def write(self, chunk: Chunk) -> None:
         m0, total, errors, slow = self.m0, self.total, self.errors, self.slow
@@ -86,6 +93,58 @@ class TruthCollector:
                     if lat > thr:
                         arr[m] += 1
         self.spans += len(chunk.seen)
+        active = [w for w in self.windows if w.start_ns <= chunk.start_ns < w.end_ns]
+        if active and chunk.seen:
+            self._count_in_windows(chunk, active)
+
+    def _count_in_windows(self, chunk: Chunk, active: list[FaultWindow]) -> None:
+        n = len(self.total)
+        tot, err = [0] * n, [0] * n
+        slow = dict.fromkeys(self._slow_of, 0)
+        checks = self.slow
+        for span in chunk.seen:
+            si = span[1]
+            tot[si] += 1
+            if span[2] >= 500:
+                err[si] += 1
+            if checks[si]:
+                lat = (span[0] - span[3]) // 1000
+                for thr, _arr in checks[si]:
+                    if lat > thr:
+                        slow[si, thr] += 1
+        for w in active:
+            t, e, sl = self.in_window[w.fault_id]
+            for i in range(n):
+                t[i] += tot[i]
+                e[i] += err[i]
+            for k, v in slow.items():
+                sl[k] += v
+
+    def _impact(self, w: FaultWindow, services: list[str]) -> list[dict[str, Any]]:
+        """Good/total of every SLO on ``services`` inside the fault's effect window."""
+        index = self.graph.index()
+        tot, err, slow = self.in_window[w.fault_id]
+        out = []
+        for slo in self.slos:
+            if slo["service"] not in services:
+                continue
+            si = index[slo["service"]]
+            if slo["sli"] == "availability":
+                bad = err[si]
+            else:
+                bad = slow[si, round(slo["threshold_ms"] * 1000)]
+            ratio = bad / tot[si] if tot[si] else None
+            out.append(
+                {
+                    "slo": slo["name"],
+                    "service": slo["service"],
+                    "good": tot[si] - bad,
+                    "total": tot[si],
+                    "bad_ratio": ratio,
+                    "burn_rate": ratio / (1 - slo["objective"] / 100) if ratio is not None else None,
+                }
+            )
+        return out
 
     def truth(
         self, windows: list[FaultWindow], incidents: list[SimIncident], files: dict[str, int],
@@ -138,6 +197,7 @@ class TruthCollector:
             else:
                 entry["root_cause"] = f.service
                 entry["affected_services"] = graph.upstream_of(f.service)
+                entry["impact"] = self._impact(w, [f.service, *entry["affected_services"]])
             params = {k: getattr(f, k) for k in ("error_ratio", "latency_factor", "version") if hasattr(f, k)}
             if isinstance(f, BadDeploy):
                 entry["deploy_ts"] = rfc3339_ms(onset)

@@ -136,6 +136,30 @@ def test_small_truth_counts_equal_counts_from_its_logs(small: Any) -> None:
     assert small.truth["root_causes"] == ["orders-db"]
 
 
+def test_fault_impact_equals_counts_inside_the_effect_window(all_faults: Any) -> None:
+    from srestream.parse import parse_timestamp
+
+    logs = [(parse_timestamp(r["ts"]), r) for r in all_faults.logs]
+    slos = {s["name"]: s for s in all_faults.truth["slos"]}
+    checked = 0
+    for f in all_faults.truth["faults"]:
+        for imp in f.get("impact", []):
+            slo = slos[imp["slo"]]
+            recs = [
+                r for t, r in logs
+                if r["service"] == imp["service"] and f["effect_start_ns"] <= t < f["end_ns"]
+            ]
+            if slo["sli"] == "availability":
+                good = sum(r["status"] < 500 for r in recs)
+            else:
+                good = sum(r["latency_ms"] <= slo["threshold_ms"] for r in recs)
+            assert (imp["good"], imp["total"]) == (good, len(recs)), (f["fault_id"], imp["slo"])
+            want = (1 - good / len(recs)) / (1 - slo["objective"] / 100)
+            assert imp["burn_rate"] == pytest.approx(want)
+            checked += 1
+    assert checked > 10
+
+
 @pytest.mark.parametrize("name", ["small.yaml", "all-faults.yaml", "platform-day.yaml"])
 def test_every_shipped_scenario_validates(name: str) -> None:
     sc = load_scenario(SCENARIOS / name)
