@@ -23,7 +23,7 @@ from typing import Any
 
 from ._records import DependencyEdge
 
-__all__ = ["DependencyGraph", "EdgeStats", "downstream_of"]
+__all__ = ["DependencyGraph", "downstream_of"]
 
 EdgeStats = list[int]
 """``[calls, errors, latency_sum_ns, latency_max_ns]`` of one edge in one bucket."""
