@@ -4,6 +4,12 @@ from ._directory import DirectorySink, DirectoryWriter
 from ._files import FileReplay, ReplaySource
 from ._http import HttpReceiver, HttpReceiverSource
 from ._otlp import OtlpFileReader, OtlpFileSource
+from ._prometheus import (
+    PrometheusQuery,
+    PrometheusQueryError,
+    PrometheusQueryRange,
+    PrometheusSource,
+)
 from ._std import StdinSource, StdoutSink
 from ._tail import FileTail, TailSource
 
@@ -16,6 +22,10 @@ __all__ = [
     "HttpReceiverSource",
     "OtlpFileReader",
     "OtlpFileSource",
+    "PrometheusQuery",
+    "PrometheusQueryError",
+    "PrometheusQueryRange",
+    "PrometheusSource",
     "ReplaySource",
     "StdinSource",
     "StdoutSink",
