@@ -157,3 +157,39 @@ def test_promtool_loads_the_openmetrics_into_tsdb_blocks(small: Any, tmp_path: p
     meta = [json.loads((b / "meta.json").read_text()) for b in blocks]
     assert sum(m["stats"]["numSeries"] for m in meta) >= len({r["service"] for r in small.logs})
     assert min(m["minTime"] for m in meta) == small.truth["start_ns"] // 1_000_000
+
+
+def test_srestream_reads_the_otlp_traces_without_dead_letters(small: Any) -> None:
+    from srestream._component import Outputs
+    from srestream._records import RawLine, Span
+    from srestream.io._otlp import otlp_records
+
+    outputs = Outputs("otlp")
+    spans: list[Span] = []
+    text = (small.path / "traces.otlp.jsonl").read_text().splitlines()
+    for i, line in enumerate(text):
+        spans.extend(otlp_records(RawLine(source="t", position=i + 1, offset=0, text=line), outputs))
+    assert not outputs.take()
+    logs = {(r["trace_id"], r["span_id"]): r for r in small.logs}
+    assert len(spans) == len(logs)
+    for s in spans:
+        rec = logs[s.trace_id, s.span_id]
+        assert s.service == rec["service"]
+        assert s.error == (rec["status"] >= 500)
+        assert (s.end_ts_ns - s.start_ts_ns) // 1000 / 1000 == rec["latency_ms"]
+    assert sum(1 for s in spans if s.parent_span_id) == len(spans) - small.truth["service_counts"]["web"]["total"]
+
+
+def test_events_are_accepted_by_the_http_receiver_format(small: Any) -> None:
+    """events.jsonl lines are what srestream's /events endpoint takes."""
+    from srestream.io._http import events_from_payload
+
+    lines = (small.path / "events.jsonl").read_bytes().splitlines()
+    kinds = set()
+    for line in lines:
+        (ev,) = events_from_payload("/events", line, now_ns=0)
+        obj = json.loads(line)
+        assert ev.ts_ns == parse_timestamp(obj["ts"]) and ev.event_type == obj["event_type"]
+        assert ev.service == obj["service"] and ev.summary == obj["summary"]
+        kinds.add(ev.event_type)
+    assert {"ack", "chat_note", "human_action", "resolve"} <= kinds
