@@ -150,6 +150,8 @@ class TraceCorrelator:
         self.watermark: int | None = None
         self._out: list[Any] = []  # the output list of the batch being processed
         self._closed_upto: int | None = None
+        self._stats_bucket = self._stats_bucket_end = -1
+        self._stats_services: dict[str, list[int]] = {}
         self._serial = 0
         self._open: dict[str, _Trace] = {}
         self._heap: list[tuple[int, str, int]] = []
@@ -169,14 +171,22 @@ class TraceCorrelator:
         out: list[Any] = []
         self._out = out
         forward = self.forward_records
+        w = -1 if self.watermark is None else self.watermark
+        advance, add_span, add_log = self._advance, self._add_span, self._add_log
         for rec in batch:
             t = type(rec)
             if t is Span:
-                self._advance(rec.end_ts_ns, out)
-                self._add_span(rec)
+                ts = rec.end_ts_ns
+                if ts > w:
+                    advance(ts, out)
+                    w = ts
+                add_span(rec)
             elif t is LogRecord:
-                self._advance(rec.ts_ns, out)
-                self._add_log(rec)
+                ts = rec.ts_ns
+                if ts > w:
+                    advance(ts, out)
+                    w = ts
+                add_log(rec)
             if forward:
                 out.append(rec)
         return out
@@ -239,13 +249,16 @@ class TraceCorrelator:
             if self._late(span, ts):
                 return
             tr = self._open_trace(key, key, ts)
-        else:
-            self._touch(tr, ts)
+        elif ts > tr.last_ts:
+            tr.last_ts = ts
+            tr.deadline = ts + self.idle_timeout_ns
         tr.first_ts = min(tr.first_ts, span.start_ts_ns)
         tr.spans.append(span)
-        if span.attrs:
+        if span.attrs and not tr.request_ids:
+            # One request id per trace is the rule; the first span naming it binds it.
+            attrs = span.attrs
             for name in REQUEST_ID_ATTRS:
-                rid = span.attrs.get(name)
+                rid = attrs.get(name)
                 if rid:
                     self._bind_request(str(rid), tr)
                     break
@@ -270,7 +283,7 @@ class TraceCorrelator:
             else:
                 self._touch(tr, ts)
             tr.logs.append((log, LinkMethod.TRACE))
-            if log.request_id:
+            if log.request_id and log.request_id not in tr.request_ids:
                 self._bind_request(log.request_id, tr)
         elif log.request_id:
             rid = log.request_id
@@ -292,7 +305,13 @@ class TraceCorrelator:
                 self._orphans.append((ts + self.time_window_ns, log))
             else:
                 self.counters["unlinked_logs"] += 1
-        st = self._service_stats(ts, log.service)
+        if ts >= self._stats_bucket and self._stats_bucket_end > ts:
+            services = self._stats_services
+        else:
+            services = self._bucket_services(ts)
+        st = services.get(log.service)
+        if st is None:
+            st = services[log.service] = [0, 0, 0, 0, 0, 0]
         st[_LOGS] += 1
         if log.level >= Level.ERROR or (log.status is not None and log.status >= 500):
             st[_ERROR_LOGS] += 1
@@ -496,17 +515,22 @@ class TraceCorrelator:
             b = self._buckets[start] = ({}, {})
         return b
 
-    def _service_stats(self, ts: int, service: str) -> list[int]:
-        services = self._bucket(self._bucket_of(ts))[0]
-        st = services.get(service)
-        if st is None:
-            st = services[service] = [0, 0, 0, 0, 0, 0]
-        return st
+    def _bucket_services(self, ts: int) -> dict[str, list[int]]:
+        """The per-service counters of ``ts``'s bucket, remembered for the
+        next records (most fall in the same bucket)."""
+        start = self._bucket_of(ts)
+        services = self._bucket(start)[0]
+        # A clamped bucket (records older than the closed ones) takes every earlier time.
+        self._stats_bucket = start if start == ts - ts % self.bucket_ns else -1
+        self._stats_bucket_end = start + self.bucket_ns
+        self._stats_services = services
+        return services
 
     def _close_buckets(self, limit: int, out: list[Any]) -> None:
         """Close every bucket that ends at or before ``limit``."""
         size = self.bucket_ns
         assert self._closed_upto is not None
+        self._stats_bucket_end = -1  # the remembered bucket may close now
         while self._closed_upto + size <= limit:
             start = self._closed_upto
             data = self._buckets.pop(start, None)
