@@ -140,19 +140,47 @@ def is_variable(token: str) -> bool:
 _FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goroutine ")
 
 
+# Every digit to 0: masking only looks at where digits are, never at which
+# digits they are, so ``blk_-6952`` and ``blk_-1234`` share one cache entry.
+_ZERO: Final = str.maketrans("123456789", "000000000")
+
+
 class Tokenizer:
     """Splits and masks messages, caching the masked form of each token.
 
-    The cache is bounded (cleared when full) and transparent: masking is a
-    pure function of the token, so a cold cache changes nothing but speed.
+    Two bounded caches (cleared when full), both transparent since masking
+    is a pure function of the token: one by token, and one by the token's
+    *shape* (digits turned to 0) for tokens with digits, so that variables,
+    which are new strings on every line, are still masked by a dict lookup.
+    A cold cache changes nothing but speed.
     """
 
-    __slots__ = ("_cache", "max_cache", "max_tokens")
+    __slots__ = ("_cache", "_shapes", "max_cache", "max_tokens")
 
     def __init__(self, *, max_cache: int = 200_000, max_tokens: int = 128) -> None:
         self._cache: dict[str, str] = {}
+        self._shapes: dict[str, str] = {}
         self.max_cache = max_cache
         self.max_tokens = max_tokens
+
+    def _mask_new(self, token: str) -> str:
+        """Mask a token the first cache does not know."""
+        shape = token.translate(_ZERO)
+        if shape == token:  # no digit (or only zeros): keep it by itself
+            if len(self._cache) > self.max_cache:
+                self._cache.clear()
+            m = self._cache[token] = mask_token(token)
+            return m
+        shapes = self._shapes
+        m = shapes.get(shape)  # type: ignore[assignment]
+        if m is None:
+            m = mask_token(token)
+            # A path's API version (``/v1/``) keeps its digits: not shape-only.
+            if "/v" not in shape and "/V" not in shape:
+                if len(shapes) > self.max_cache:
+                    shapes.clear()
+                shapes[shape] = m
+        return m
 
     def tokens(self, message: str) -> tuple[str, ...]:
         """The masked tokens of ``message`` (multi-line messages folded)."""
@@ -163,25 +191,19 @@ class Tokenizer:
         parts = message.split()
         out: list[Any] = [get(t) for t in parts]
         if None in out:
-            if len(cache) > self.max_cache:
-                cache.clear()
+            mask_new = self._mask_new
             for i, t in enumerate(parts):
                 if out[i] is None:
-                    m = cache[t] = mask_token(t)
-                    out[i] = m
+                    out[i] = mask_new(t)
         if len(out) > self.max_tokens:
             del out[self.max_tokens :]
         if "<NUM>" in out:
             out = _join_units(out)
         if len(out) > 2 and len(set(out)) < len(out):
             # A list of like values (``blk_1 blk_2 blk_3``) is one variable.
-            prev = out[0]
-            keep = [prev]
-            for t in out[1:]:
-                if t != prev or t[:1] != "<" or t[-1:] != ">":
-                    keep.append(t)
-                prev = t
-            out = keep
+            out[1:] = [
+                t for p, t in zip(out, out[1:]) if t != p or t[0] != "<" or t[-1] != ">"
+            ]
         return tuple(out)
 
     def _multiline(self, message: str) -> tuple[str, ...]:
@@ -218,22 +240,25 @@ _UNITS: Final = {
 def _join_units(tokens: list[Any]) -> list[Any]:
     """``<NUM> KB,`` is one size and ``<NUM> ms`` one duration: a number and
     its unit are a single variable (``1024.0 B`` and ``3.4 KB`` alike)."""
-    out: list[Any] = []
-    i = 0
-    n = len(tokens)
-    while i < n:
-        t = tokens[i]
-        if t == "<NUM>" and i + 1 < n:
+    last = len(tokens) - 1
+    joined: list[tuple[int, str]] = []
+    i = tokens.index("<NUM>")
+    while True:
+        step = 1
+        if i < last:
             unit = tokens[i + 1]
             core = unit.rstrip(_CLOSE)
             kind = _UNITS.get(core)
             if kind is not None:
-                out.append(kind + unit[len(core) :])
-                i += 2
-                continue
-        out.append(t)
-        i += 1
-    return out
+                joined.append((i, kind + unit[len(core) :]))
+                step = 2
+        try:
+            i = tokens.index("<NUM>", i + step)
+        except ValueError:
+            break
+    for i, masked in reversed(joined):
+        tokens[i : i + 2] = [masked]
+    return tokens
 
 
 def _is_frame(line: str) -> bool:

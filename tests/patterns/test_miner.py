@@ -8,7 +8,10 @@ import string
 import msgspec
 import pytest
 
-from srestream.patterns import TemplateMiner, mask_token, template_id_for
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from srestream.patterns import TemplateMiner, Tokenizer, mask_token, template_id_for
 
 from _loghub_data import SYSTEMS, load
 
@@ -212,3 +215,33 @@ def test_a_key_left_empty_is_not_the_same_event_as_a_key_with_a_value() -> None:
     b = miner.add("check pass; tty=console rhost=")[0]
     assert a is not b
     assert a.template == "check pass; tty=ssh rhost=<IP>"
+
+
+def test_caches_are_transparent() -> None:
+    """The token caches and the line cache change speed, never results."""
+    lines = [m for s in SYSTEMS for m in load(s)[0][::4]]
+    warm = TemplateMiner()
+    cold = TemplateMiner(max_line_cache=1)
+    assert _run(warm, lines + lines) == _run(cold, lines + lines)
+    assert warm.cache_hits > len(lines)  # the second pass is served from the cache
+    fresh = [TemplateMiner().tokenizer.tokens(m) for m in lines]
+    assert [warm.tokenizer.tokens(m) for m in lines] == fresh
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["12", "KB", "ms", "B,", "x", "<", "5", "size", "1.5", "MB)", "10.0.0.1:80",
+             "blk_1", "blk_-22", "a=1", "a=", "/v1/u/7", "0x1f", "RUNNING", "(uid=0)"]
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_tokenizing_with_a_warm_cache_equals_a_cold_one(words: list[str]) -> None:
+    line = " ".join(words)
+    assert _WARM.tokens(line) == Tokenizer().tokens(line)
+
+
+_WARM = Tokenizer()
