@@ -193,3 +193,27 @@ def test_events_are_accepted_by_the_http_receiver_format(small: Any) -> None:
         assert ev.service == obj["service"] and ev.summary == obj["summary"]
         kinds.add(ev.event_type)
     assert {"ack", "chat_note", "human_action", "resolve"} <= kinds
+
+
+async def test_srestream_parsers_read_jsonl_logfmt_and_syslog_as_the_same_records(small: Any) -> None:
+    from srestream._records import RawLine
+    from srestream.parse import parse_json
+    from srestream.parse._logfmt import parse_logfmt
+    from srestream.parse._syslog import parse_syslog
+    from srestream.testing import run_stage
+
+    def raws(name: str) -> list[RawLine]:
+        text = (small.path / name).read_text().splitlines()
+        return [RawLine(source=name, position=i + 1, offset=0, text=t) for i, t in enumerate(text)]
+
+    js = await run_stage(parse_json, raws("logs.jsonl"))
+    lf = await run_stage(parse_logfmt, raws("logs.logfmt"))
+    sl = await run_stage(parse_syslog, raws("logs.syslog"))
+    assert len(js) == len(lf) == len(sl) == len(small.logs)
+    fields = ("ts_ns", "service", "level", "message", "component", "team", "environment",
+              "status", "latency_ns", "trace_id", "span_id", "request_id")
+    for a, b, c in zip(js, lf, sl, strict=True):
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+        assert (c.ts_ns, c.service, c.level, c.message) == (a.ts_ns, a.service, a.level, a.message)
+        sd = c.attrs["structured_data"]["sim@32473"]
+        assert (int(sd["status"]), sd["trace_id"], sd["span_id"]) == (a.status, a.trace_id, a.span_id)
