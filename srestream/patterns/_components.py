@@ -20,16 +20,24 @@ class TemplateMinerLogic:
     """The running ``template_miner`` stage: callable on its upstream, with
     the miner's state as its checkpoint (``snapshot``/``restore``)."""
 
-    def __init__(self, miner: TemplateMiner, outputs: Outputs, template_attribute: str) -> None:
+    def __init__(
+        self,
+        miner: TemplateMiner,
+        outputs: Outputs,
+        template_attribute: str = "",
+        template_updates: bool = False,
+    ) -> None:
         self.miner = miner
         self.outputs = outputs
         self.template_attribute = template_attribute
+        self.template_updates = template_updates
 
     def __call__(self, upstream: AsyncIterator[Sequence[Any]]) -> AsyncIterator[list[Any]]:
         return mine_templates(
             upstream,
             miner=self.miner,
             template_attribute=self.template_attribute,
+            template_updates=self.template_updates,
             outputs=self.outputs,
         )
 
@@ -56,6 +64,8 @@ class TemplateMinerStage(StageConfig, frozen=True, kw_only=True, tag="template_m
       and still join it (1: templates generalise one position at a time).
     * ``max_tokens``: tokens kept per message (long messages are cut).
     * ``template_attribute``: if set, also put the template text in ``attrs``.
+    * ``template_updates``: also announce a template on ``templates`` each
+      time it generalises (same id, ``updated: true``).
     """
 
     side_outputs = ("templates",)
@@ -66,6 +76,7 @@ class TemplateMinerStage(StageConfig, frozen=True, kw_only=True, tag="template_m
     max_differences: Annotated[int, msgspec.Meta(ge=0)] = 1
     max_tokens: Annotated[int, msgspec.Meta(ge=1)] = 128
     template_attribute: str = ""
+    template_updates: bool = False
 
     def build(self, ctx: BuildContext) -> TemplateMinerLogic:
         miner = TemplateMiner(
@@ -76,4 +87,6 @@ class TemplateMinerStage(StageConfig, frozen=True, kw_only=True, tag="template_m
             max_clusters=self.max_clusters,
             tokenizer=Tokenizer(max_tokens=self.max_tokens),
         )
-        return TemplateMinerLogic(miner, ctx.outputs, self.template_attribute)
+        return TemplateMinerLogic(
+            miner, ctx.outputs, self.template_attribute, self.template_updates
+        )

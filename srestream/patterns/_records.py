@@ -12,10 +12,13 @@ class TemplateRecord(
 ):
     """A template seen for the first time (side output ``templates``).
 
-    ``ts_ns`` and ``first_ts_ns`` are the event time of the first line that
-    created it; ``service`` is that line's service; ``count`` is how many
-    lines the template had matched when the record was emitted (1 for a new
-    one).  An anomaly detector reads these to flag new templates.
+    ``first_ts_ns`` is the event time of the first line that created it and
+    ``service`` that line's service; ``ts_ns``, ``source`` and ``position``
+    are those of the line that caused this record; ``count`` is how many
+    lines the template had matched by then (1 for a new one).  ``updated``
+    is true when the record announces a generalised template text under an
+    id announced before (only with the stage's ``template_updates``).  An
+    anomaly detector reads these to flag new templates.
     """
 
     ts_ns: int
@@ -24,5 +27,6 @@ class TemplateRecord(
     first_ts_ns: int
     service: str = ""
     count: int = 1
+    updated: bool = False
     source: str = ""
     position: int = 0

@@ -6,7 +6,9 @@ records pass unchanged.  A template seen for the first time is also emitted
 on the side output ``templates`` as a :class:`TemplateRecord`, which is how
 the anomaly detectors learn about new templates.  With ``template_attribute``
 set, the template text is also put in each record's ``attrs`` under that
-name (off by default: it copies every record's attrs).
+name (off by default: it copies every record's attrs).  With
+``template_updates``, a template that generalises (a constant becomes
+``<*>``) is announced again, same id, ``updated`` true.
 
 >>> import anyio
 >>> from srestream import LogRecord
@@ -41,8 +43,10 @@ def label_batch(
     outputs: Outputs | None,
     *,
     template_attribute: str = "",
+    template_updates: bool = False,
 ) -> list[Any]:
-    """Label one batch in order; new templates go to ``outputs`` ``templates``."""
+    """Label one batch in order; new templates (and, with
+    ``template_updates``, generalised ones) go to ``outputs`` ``templates``."""
     add = miner.add
     out: list[Any] = []
     append = out.append
@@ -57,7 +61,7 @@ def label_batch(
             append(_replace(rec, template_id=cluster.template_id, attrs=attrs))
         else:
             append(_replace(rec, template_id=cluster.template_id))
-        if status == 1 and outputs is not None:
+        if status and outputs is not None and (status == 1 or template_updates):
             outputs.emit_one(
                 "templates",
                 TemplateRecord(
@@ -65,7 +69,8 @@ def label_batch(
                     template_id=cluster.template_id,
                     template=cluster.template,
                     first_ts_ns=cluster.first_ts_ns,
-                    service=rec.service,
+                    service=cluster.service,
+                    updated=status == 2,
                     count=cluster.count,
                     source=rec.source,
                     position=rec.position,
@@ -80,6 +85,7 @@ async def mine_templates(
     *,
     miner: TemplateMiner | None = None,
     template_attribute: str = "",
+    template_updates: bool = False,
     outputs: Outputs | None = None,
 ) -> AsyncIterator[list[Any]]:
     """Set ``template_id`` on every log record, mining templates online.
@@ -90,4 +96,10 @@ async def mine_templates(
     miner = miner if miner is not None else TemplateMiner()
     async with aclosing(batches):  # type: ignore[type-var]
         async for batch in batches:
-            yield label_batch(miner, batch, outputs, template_attribute=template_attribute)
+            yield label_batch(
+                miner,
+                batch,
+                outputs,
+                template_attribute=template_attribute,
+                template_updates=template_updates,
+            )

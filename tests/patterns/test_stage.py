@@ -168,3 +168,23 @@ def test_bad_options_are_refused_with_their_path() -> None:
     with pytest.raises(ConfigError) as err:
         pipeline_from_dict(spec)
     assert err.value.problems[0].path == "$.stages.mine.similarity_threshold"
+
+
+async def test_generalised_templates_are_announced_again_on_request() -> None:
+    logs = [
+        LogRecord(ts_ns=T0 + 1, service="api", message="cache warmup finished on shard alpha"),
+        LogRecord(ts_ns=T0 + 2, service="api", message="cache warmup finished on shard beta"),
+        LogRecord(ts_ns=T0 + 3, service="api", message="cache warmup finished on shard gamma"),
+    ]
+    quiet = Outputs("mine")
+    await run_stage(mine_templates, logs, outputs=quiet)
+    assert [t.updated for t in quiet.take()["templates"]] == [False]
+    loud = Outputs("mine")
+    out = await run_stage(mine_templates, logs, outputs=loud, template_updates=True)
+    announced = loud.take()["templates"]
+    assert [(t.template, t.updated, t.count) for t in announced] == [
+        ("cache warmup finished on shard alpha", False, 1),
+        ("cache warmup finished on shard <*>", True, 2),
+    ]
+    assert {t.template_id for t in announced} == {r.template_id for r in out}
+    assert all(t.first_ts_ns == T0 + 1 for t in announced)
