@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+
 import anyio
 
 from ._errors import ConfigError, SrestreamError

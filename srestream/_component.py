@@ -33,12 +33,12 @@ __all__ = [
     "Batch",
     "BuildContext",
     "Clock",
-    "SystemClock",
     "Outputs",
-    "SourceConfig",
-    "StageConfig",
     "SinkConfig",
     "Snapshottable",
+    "SourceConfig",
+    "StageConfig",
+    "SystemClock",
 ]
 
 Batch = Sequence[Any]
@@ -84,7 +84,7 @@ class Outputs:
     until :meth:`take` collects them.
     """
 
-    __slots__ = ("stage_id", "_pending")
+    __slots__ = ("_pending", "stage_id")
 
     def __init__(self, stage_id: str = "") -> None:
         self.stage_id = stage_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Duration", "parse_duration", "format_duration"]
+__all__ = ["Duration", "format_duration", "parse_duration"]
 
 _UNITS_NS: dict[str, int] = {
     "ns": 1,

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import msgspec
 
 __all__ = [
-    "SrestreamError",
     "ConfigError",
-    "Problem",
     "GraphError",
-    "StageError",
+    "Problem",
     "SinkError",
+    "SrestreamError",
+    "StageError",
     "StoreError",
 ]
 

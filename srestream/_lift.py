@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from ._component import Batch, BuildContext, StageConfig
 from ._registry import register
 
-__all__ = ["map_records", "map_batches", "filter_records", "passthrough"]
+__all__ = ["filter_records", "map_batches", "map_records", "passthrough"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")

@@ -11,7 +11,7 @@ from anyio.abc import TaskStatus
 from ._runner import Runner, RunnerStatistics
 from .io._httpserver import Headers, Response, serve_http
 
-__all__ = ["serve_metrics", "render_metrics"]
+__all__ = ["render_metrics", "serve_metrics"]
 
 _COUNTERS = (
     ("records_in", "counter", "Records received"),

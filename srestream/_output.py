@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import orjson
 
-__all__ = ["rfc3339_ms", "to_output", "encode_lines", "output_file_for"]
+__all__ = ["encode_lines", "output_file_for", "rfc3339_ms", "to_output"]
 
 # Which file of an output directory each record kind goes to.
 _FILES: dict[str, str] = {

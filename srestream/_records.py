@@ -17,14 +17,14 @@ from typing import Any, Final
 import msgspec
 
 __all__ = [
-    "Level",
-    "RawLine",
-    "LogRecord",
-    "Span",
-    "MetricSample",
-    "Event",
     "DeadLetter",
+    "Event",
+    "Level",
+    "LogRecord",
+    "MetricSample",
+    "RawLine",
     "Record",
+    "Span",
 ]
 
 

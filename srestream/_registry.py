@@ -17,7 +17,7 @@ import msgspec
 from ._component import SinkConfig, SourceConfig, StageConfig, _Component
 from ._errors import ConfigError, Problem
 
-__all__ = ["ComponentInfo", "register", "components", "lookup", "ENTRY_POINT_GROUP"]
+__all__ = ["ENTRY_POINT_GROUP", "ComponentInfo", "components", "lookup", "register"]
 
 ENTRY_POINT_GROUP = "srestream.components"
 

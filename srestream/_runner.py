@@ -41,7 +41,7 @@ from ._errors import GraphError, SrestreamError, StageError
 from ._pipeline import Pipeline
 from ._store import Checkpoint, Store
 
-__all__ = ["Runner", "StageStatistics", "RunnerStatistics", "RunSummary", "run_pipeline"]
+__all__ = ["RunSummary", "Runner", "RunnerStatistics", "StageStatistics", "run_pipeline"]
 
 
 class StageStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,25 +105,25 @@ class _End:
 
 class _Node:
     __slots__ = (
+        "barrier_sent",
+        "batches_in",
+        "batches_out",
+        "chain",
+        "ended",
+        "errors",
+        "fused",
         "id",
+        "input_keys",
         "kind",
+        "last_event_ns",
         "logic",
         "outputs",
         "ports",
-        "recv",
-        "input_keys",
         "records_in",
         "records_out",
-        "batches_in",
-        "batches_out",
-        "errors",
+        "recv",
         "unrouted",
-        "last_event_ns",
         "wait_scope",
-        "barrier_sent",
-        "ended",
-        "chain",
-        "fused",
     )
 
     def __init__(self, cid: str, kind: str, logic: Any, outputs: Outputs) -> None:
@@ -147,7 +147,7 @@ class _Node:
 
 
 class _Checkpoint:
-    __slots__ = ("id", "final", "done", "states", "acked")
+    __slots__ = ("acked", "done", "final", "id", "states")
 
     def __init__(self, cid: int, final: bool) -> None:
         self.id = cid

@@ -19,7 +19,7 @@ import msgspec
 
 from ._errors import StoreError
 
-__all__ = ["Checkpoint", "Store", "SQLiteStore", "open_store"]
+__all__ = ["Checkpoint", "SQLiteStore", "Store", "open_store"]
 
 T = TypeVar("T")
 

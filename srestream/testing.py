@@ -25,7 +25,7 @@ import anyio
 from ._component import Batch, BuildContext, SinkConfig, SourceConfig
 from ._registry import register
 
-__all__ = ["ListSource", "CaptureSink", "ManualClock", "run_stage", "batched"]
+__all__ = ["CaptureSink", "ListSource", "ManualClock", "batched", "run_stage"]
 
 
 def batched(records: Sequence[Any], size: int) -> list[list[Any]]:

@@ -107,7 +107,7 @@ async def test_fan_in_merges_every_input() -> None:
     r = Runner(
         p,
         bindings={
-            "one": ListSource(list(range(0, 1000)), batch_size=7),
+            "one": ListSource(list(range(1000)), batch_size=7),
             "two": ListSource(list(range(1000, 2000)), batch_size=13),
             "out": sink,
         },
