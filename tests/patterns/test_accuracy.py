@@ -49,3 +49,20 @@ def test_grouping_accuracy_metric_counts_whole_groups_only() -> None:
     assert grouping_accuracy(["a", "a", "a", "b"], [1, 1, 1, 1]) == 0.0
     assert grouping_accuracy(["a", "a", "a", "b"], [1, 1, 1, 2]) == 1.0
     assert grouping_accuracy(["a", "a", "b", "b"], [1, 2, 3, 3]) == 0.5
+
+
+def test_one_miner_for_all_systems_interleaved() -> None:
+    """As in production: one miner sees every service's lines interleaved.
+    Each system keeps its GA, and no template mixes lines of two systems."""
+    data = {s: load(s) for s in SYSTEMS}
+    miner = TemplateMiner()
+    ids: dict[str, list[str]] = {s: [] for s in SYSTEMS}
+    for i in range(2000):
+        for s in SYSTEMS:
+            ids[s].append(miner.add(data[s][0][i])[0].template_id)
+    owners: dict[str, set[str]] = {}
+    for s in SYSTEMS:
+        assert grouping_accuracy(data[s][1], ids[s]) >= DRAIN_GA[s], s
+        for tid in ids[s]:
+            owners.setdefault(tid, set()).add(s)
+    assert all(len(o) == 1 for o in owners.values())
