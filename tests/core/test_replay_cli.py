@@ -238,3 +238,16 @@ def test_srestream_module_and_console_script_agree() -> None:
     assert r.returncode == 0
 
 
+
+
+def test_long_replays_show_a_progress_line_and_a_summary(tmp_path: pathlib.Path) -> None:
+    r = srestream(
+        "replay", str(PIPELINE), "--out", str(tmp_path), "--speed", "200", "--progress", "always"
+    )
+    assert r.returncode == 0, r.stderr
+    # (text mode turns the progress line's carriage returns into newlines)
+    progress = [ln for ln in r.stderr.splitlines() if "/s  lag" in ln]
+    assert progress, r.stderr  # at least one progress update in ~1.2 s of replay
+    assert "dead letters" in progress[-1]
+    assert "pipeline 'core_replay' finished" in r.stderr
+    assert "8,000 records in" in r.stderr and "3 dead letters" in r.stderr
