@@ -294,3 +294,56 @@ def test_bad_options_are_refused_with_their_path() -> None:
         )  # fmt: skip
     text = str(info.value)
     assert "$.stages.correlate" in text
+
+
+async def test_stop_and_resume_from_a_checkpoint_loses_and_repeats_nothing(
+    tmp_path: Any,
+) -> None:
+    import anyio
+
+    from srestream import open_store
+
+    pipeline = pipeline_from_dict(
+        {
+            "name": "corr",
+            "runtime": {"checkpoint_interval": "20ms"},
+            "sources": {"src": {"type": "list"}},
+            "stages": {
+                "correlate": {"type": "trace_correlator", "inputs": ["src"], "bucket": "1m",
+                              "graph_window": "2m", "forward_records": False}
+            },
+            "sinks": {"out": {"type": "capture", "inputs": ["correlate"]}},
+        }
+    )  # fmt: skip
+    records = Cascade(
+        seed=4, requests=300, fail_at_ns=T0 + 100 * SECOND, drop_span_ratio=0.2,
+        log_without_trace_ratio=0.2, log_without_ids_ratio=0.2,
+    ).generate()  # fmt: skip
+    whole = CaptureSink()
+    await Runner(pipeline, bindings={"src": ListSource(records, batch_size=16), "out": whole}).run()
+    db = str(tmp_path / "state.sqlite")
+    first = CaptureSink()
+    async with open_store(db) as store:
+        r1 = Runner(pipeline, store=store, bindings={
+            "src": ListSource(records, batch_size=16, delay_seconds=0.002), "out": first})  # fmt: skip
+
+        async def stop_soon() -> None:
+            while len(first.records) < 200:
+                await anyio.sleep(0.005)
+            r1.stop()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_soon)
+            s1 = await r1.run()
+        assert s1.stopped
+    second = CaptureSink()
+    async with open_store(db) as store:
+        r2 = Runner(
+            pipeline,
+            store=store,
+            bindings={"src": ListSource(records, batch_size=16), "out": second},
+        )
+        s2 = await r2.run()
+        assert s2.resumed_from is not None
+    assert first.records and second.records
+    assert _encode(first.records + second.records) == _encode(whole.records)
