@@ -108,3 +108,5 @@ class SloStatusSink(SinkConfig, frozen=True, kw_only=True, tag="slo_status"):
 
         path = os.path.join(ctx.out_dir, self.path) if ctx.out_dir and not os.path.isabs(self.path) else ctx.resolve(self.path)
         return SloStatusWriter(path)
+
+from . import _ledger  # noqa: F401,E402  (registers the budget_ledger sink)
