@@ -117,6 +117,7 @@ def run_engine(
     err_status = eff.error_status
     err_msg = eff.error_message
     err_comp = eff.error_component
+    err_lat = eff.error_latency_ns
     lat = [self_ns[i] * eff.latency_factor[i] for i in range(n)]
 
     def call(si: int, start: int, tid: str, psid: str, out: Callable[[SpanTuple], None]) -> tuple[int, int]:
@@ -137,6 +138,8 @@ def run_engine(
         r = rand()
         if r < err[si]:
             st = err_status[si]
+            if err_lat[si]:  # a hung dependency: the caller waited for its timeout
+                end = max(end, start + err_lat[si])
             out((end, si, st, start, err_msg[si], err_comp[si] or comps[si][e], "ERROR", tid, sid, psid, ops[si][e]))
             return end, st
         if failed >= 0:
@@ -168,6 +171,7 @@ def run_engine(
         err_status[:] = e.error_status
         err_msg[:] = e.error_message
         err_comp[:] = e.error_component
+        err_lat[:] = e.error_latency_ns
         lat[:] = [self_ns[i] * e.latency_factor[i] for i in range(n)]
         while t < cut:
             c1 = min(t + CHUNK_NS, cut)

@@ -32,6 +32,8 @@ class Effect(msgspec.Struct, kw_only=True):
     error_status: list[int]
     error_message: list[str]
     error_component: list[str | None]
+    error_latency_ns: list[int]
+    """Duration of a failing span (0: its usual time)."""
     latency_factor: list[float]
 
 
@@ -62,6 +64,7 @@ def _baseline(sc: Scenario, names: list[str]) -> Effect:
         error_status=[500] * n,
         error_message=[f"internal error: unexpected EOF reading request body in {s}" for s in names],
         error_component=[None] * n,
+        error_latency_ns=[0] * n,
         latency_factor=[1.0] * n,
     )
 
@@ -83,7 +86,11 @@ def effects_at(
             continue
         # Independent failure causes combine as 1 - Π(1 - p).
         eff.error_ratio[si] = 1.0 - (1.0 - eff.error_ratio[si]) * (1.0 - f.error_ratio)
-        if isinstance(f, DependencyOutage):
+        if isinstance(f, DependencyOutage) and f.mode == "timeout":
+            eff.error_status[si] = 504
+            eff.error_message[si] = f"timeout after {f.timeout} waiting for {name}:5432"
+            eff.error_latency_ns[si] = int(f.timeout)
+        elif isinstance(f, DependencyOutage):
             eff.error_status[si] = 503
             eff.error_message[si] = f"connection refused: {name}:5432 (no healthy backend)"
         elif isinstance(f, BadDeploy):

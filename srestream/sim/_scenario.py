@@ -120,10 +120,16 @@ class BadDeploy(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 class DependencyOutage(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="dependency_outage"):
     """``service`` (usually a datastore) fails most requests; callers fail
-    in turn with the propagation probability: the outage cascades upward."""
+    in turn with the propagation probability: the outage cascades upward.
+
+    ``mode: refused`` fails fast (503, connection refused); ``mode: timeout``
+    hangs each failing request for ``timeout`` (504), so the outage also
+    burns latency SLOs all the way up."""
 
     service: str
     error_ratio: float = 0.95
+    mode: Literal["refused", "timeout"] = "refused"
+    timeout: Duration = Duration.parse("2s")
 
 
 class LatencyRegression(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="latency_regression"):
@@ -314,6 +320,8 @@ def check_scenario(sc: Scenario) -> list[tuple[str, str]]:
             ratio(f"{p}.error_ratio", f.error_ratio)
         if isinstance(f, BadDeploy) and not 0 <= f.errors_after < f.duration:
             out.append((f"{p}.errors_after", "must be within the fault's duration"))
+        if isinstance(f, DependencyOutage) and f.timeout <= 0:
+            out.append((f"{p}.timeout", "must be positive"))
         if isinstance(f, LatencyRegression) and f.latency_factor <= 0:
             out.append((f"{p}.latency_factor", "must be positive"))
     return out

@@ -214,3 +214,45 @@ def test_errors_propagate_to_callers_with_the_configured_probability(tmp_path: A
     assert abs(share - prop) < 0.08
     assert all(r["status"] == 502 and r["level"] == "ERROR" for r in failed)
     assert all(r["status"] == 200 and r["level"] == "WARN" for r in degraded)
+
+
+_TIMEOUT = """
+name: timeout
+start: "2026-01-05T00:00:00Z"
+duration: 30m
+seed: 8
+services: {count: 8, frontends: 1, gateways: 1, datastores: 2}
+traffic: {requests_per_second: 3, diurnal_amplitude: 0}
+slos:
+  - {name: latency, sli: latency, objective: 99, threshold_ms: 1000}
+faults:
+  - {kind: dependency_outage, service: orders-db, onset: 10m, duration: 10m, mode: timeout,
+     timeout: 3s, error_ratio: 0.5}
+outputs: [jsonl]
+"""
+
+
+def test_a_hung_dependency_times_out_and_its_wait_adds_up_the_call_path(tmp_path: Any) -> None:
+    simulate(parse_scenario(_TIMEOUT), tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    (f,) = truth["faults"]
+    recs = [json.loads(x) for x in (tmp_path / "logs.jsonl").read_text().splitlines()]
+    for r in recs:
+        r["ts_ns"] = parse_timestamp(r["ts"])
+    hung = [r for r in recs if r["service"] == "orders-db" and r["status"] == 504]
+    assert len(hung) > 100
+    assert all(r["latency_ms"] >= 3000 and "timeout after 3s" in r["message"] for r in hung)
+    # They started inside the outage (and end up to the timeout after it).
+    ms = 1_000_000
+    assert all(
+        f["onset_ns"] - ms <= r["ts_ns"] - r["latency_ms"] * ms < f["end_ns"] for r in hung
+    )
+    # Callers that failed on the timeout answer 504 after at least as long.
+    up = [r for r in recs if r["message"] == "upstream orders-db returned 504"]
+    assert up and all(r["status"] == 504 and r["latency_ms"] > 3000 for r in up)
+    # The frontend's latency SLO burns during the outage, not before.
+    impact = next(i for i in f["impact"] if i["slo"] == "web-latency")
+    assert impact["bad_ratio"] > 0.1
+    web = truth["slos"][0]
+    assert web["name"] == "web-latency"
+    assert sum(web["minutes"]["good"][:10]) == sum(web["minutes"]["total"][:10])
