@@ -113,6 +113,8 @@ def _mask_value(text: str) -> str:
 
 
 _VERSION = re.compile(r"[vV]\d+(?:\.\d+)*").fullmatch
+# Where a version may be kept with its digits, the shape caches step aside.
+_VERSIONISH = re.compile(r"[vV]\d").search
 
 
 def _mask_path_part(part: str) -> str:
@@ -140,9 +142,10 @@ def is_variable(token: str) -> bool:
 _FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goroutine ")
 
 
-# Every digit to 0: masking only looks at where digits are, never at which
-# digits they are, so ``blk_-6952`` and ``blk_-1234`` share one cache entry.
-_ZERO: Final = str.maketrans("123456789", "000000000")
+# Digits 1-9 to 1: masking looks at where digits are, never at which digits
+# they are, so ``blk_-6952`` and ``blk_-1234`` share one cache entry.  A 0
+# stays a 0: the hex mask's ``0x`` prefix is the one literal digit it reads.
+_ZERO: Final = str.maketrans("23456789", "11111111")
 
 
 class Tokenizer:
@@ -155,13 +158,32 @@ class Tokenizer:
     A cold cache changes nothing but speed.
     """
 
-    __slots__ = ("_cache", "_shapes", "max_cache", "max_tokens")
+    __slots__ = ("_cache", "_shapes", "_lines", "max_cache", "max_tokens")
 
     def __init__(self, *, max_cache: int = 200_000, max_tokens: int = 128) -> None:
         self._cache: dict[str, str] = {}
         self._shapes: dict[str, str] = {}
+        self._lines: dict[str, tuple[str, ...]] = {}
         self.max_cache = max_cache
         self.max_tokens = max_tokens
+
+    def tokens(self, message: str) -> tuple[str, ...]:
+        """The masked tokens of ``message`` (multi-line messages folded).
+
+        Lines that differ only in their digits (most lines of a template)
+        share one entry of a bounded cache keyed by the line's shape.
+        """
+        shape = message.translate(_ZERO)
+        lines = self._lines
+        hit = lines.get(shape)
+        if hit is not None:
+            return hit
+        result = self._tokens(message)
+        if _VERSIONISH(shape) is None:
+            if len(lines) >= self.max_cache:
+                lines.clear()
+            lines[shape] = result
+        return result
 
     def _mask_new(self, token: str) -> str:
         """Mask a token the first cache does not know."""
@@ -176,14 +198,13 @@ class Tokenizer:
         if m is None:
             m = mask_token(token)
             # A path's API version (``/v1/``) keeps its digits: not shape-only.
-            if "/v" not in shape and "/V" not in shape:
+            if _VERSIONISH(shape) is None:
                 if len(shapes) > self.max_cache:
                     shapes.clear()
                 shapes[shape] = m
         return m
 
-    def tokens(self, message: str) -> tuple[str, ...]:
-        """The masked tokens of ``message`` (multi-line messages folded)."""
+    def _tokens(self, message: str) -> tuple[str, ...]:
         if "\n" in message:
             return self._multiline(message)
         cache = self._cache

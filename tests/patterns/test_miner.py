@@ -233,7 +233,8 @@ def test_caches_are_transparent() -> None:
     st.lists(
         st.sampled_from(
             ["12", "KB", "ms", "B,", "x", "<", "5", "size", "1.5", "MB)", "10.0.0.1:80",
-             "blk_1", "blk_-22", "a=1", "a=", "/v1/u/7", "0x1f", "RUNNING", "(uid=0)"]
+             "blk_1", "blk_-22", "a=1", "a=", "/v1/u/7", "0x1f", "1x1f", "0x2f", "RUNNING", "(uid=0)",
+             "v0.5/a/9", "v0.7/a/9", "api/v3/9", "api/v4/9"]
         ),
         min_size=1,
         max_size=12,
