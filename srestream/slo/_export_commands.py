@@ -65,8 +65,8 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from ._rules import build_rule_groups, load_alert_windows, render_rules
     from ._importers import load_slo_file
+    from ._rules import build_rule_groups, load_alert_windows, render_rules
 
     try:
         period_ns = parse_duration(args.period)

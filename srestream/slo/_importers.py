@@ -33,16 +33,16 @@ import yaml
 from .._errors import ConfigError, Problem
 
 __all__ = [
+    "WINDOW_TEMPLATE",
+    "AlertTier",
     "ImportedSLO",
     "PromSLI",
     "QuerySLI",
-    "AlertTier",
     "SLOAlerting",
-    "load_slo_file",
     "import_documents",
-    "import_sloth",
     "import_openslo",
-    "WINDOW_TEMPLATE",
+    "import_sloth",
+    "load_slo_file",
 ]
 
 WINDOW_TEMPLATE = "{{.window}}"
@@ -281,8 +281,11 @@ def import_documents(
     for path, d in items:
         if not isinstance(d, Mapping):
             p.add(path, f"expected a mapping, got {type(d).__name__}")
-        elif "version" in d and "apiVersion" not in d:
+        elif str(d.get("version", "")).startswith("prometheus/") or (
+                "service" in d and "slos" in d and "apiVersion" not in d):
             out.extend(_sloth(p, d, path, default_period_ns))
+        elif "slos" in d and "apiVersion" not in d:
+            _native(p, d, path)
         elif str(d.get("apiVersion", "")).startswith("openslo/"):
             openslo.append((path, d))
         else:
@@ -303,6 +306,23 @@ def import_documents(
             seen[key] = slo.path
     p.raise_if_any()
     return [msgspec.structs.replace(s, file=file) for s in out]
+
+
+def _native(p: _Problems, d: Mapping[str, Any], path: str) -> None:
+    """An srestream SLO file: its SLIs count records, so no query exists
+    for Prometheus to evaluate; say so for each SLO (validating it too)."""
+    from ._spec import parse_slos
+
+    try:
+        slo_set = parse_slos(dict(d), file=p.file)
+    except ConfigError as exc:
+        p.items.extend(exc.problems)
+        return
+    for i, slo in enumerate(slo_set.slos):
+        article = "an" if slo.sli.kind[:1] in "aeiou" else "a"
+        p.add(f"{path}.slos[{i}].sli", f"SLO {slo.name!r} of {slo.service!r}: {article} "
+              f"{slo.sli.kind} SLI counts records inside srestream, Prometheus has no series for it; export "
+              "rules from a Sloth (prometheus/v1) or OpenSLO spec whose SLI is PromQL")
 
 
 def import_sloth(doc: Any, *, file: str = "", default_period_ns: int = 30 * _DAY_NS) -> list[ImportedSLO]:

@@ -45,8 +45,16 @@ from .._errors import StoreError
 from .._registry import register
 from ._records import SliRollup
 
-__all__ = ["BudgetLedger", "BudgetLedgerSink", "LedgerStatistics", "LEDGER_SCHEMA",
-           "open_ledger_db", "write_rollups", "compact", "MIN_RETENTION_NS"]
+__all__ = [
+    "LEDGER_SCHEMA",
+    "MIN_RETENTION_NS",
+    "BudgetLedger",
+    "BudgetLedgerSink",
+    "LedgerStatistics",
+    "compact",
+    "open_ledger_db",
+    "write_rollups",
+]
 
 T = TypeVar("T")
 

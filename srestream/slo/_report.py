@@ -34,17 +34,17 @@ import msgspec
 from .._errors import ConfigError, Problem
 
 __all__ = [
-    "ReportSLO",
-    "WindowFigures",
-    "SLOCompliance",
-    "GroupCompliance",
-    "ComplianceReport",
-    "build_report",
-    "render_markdown",
-    "render_json",
-    "load_report_slos",
-    "run_report_command",
     "REPORT_WINDOWS_DAYS",
+    "ComplianceReport",
+    "GroupCompliance",
+    "ReportSLO",
+    "SLOCompliance",
+    "WindowFigures",
+    "build_report",
+    "load_report_slos",
+    "render_json",
+    "render_markdown",
+    "run_report_command",
 ]
 
 MINUTE_NS = 60_000_000_000
@@ -310,21 +310,21 @@ def render_markdown(report: ComplianceReport) -> str:
     lines += [f"{n} SLOs; {met} meet their objective over their period.", ""]
     for title, groups in (("Teams", report.teams), ("Services", report.services)):
         lines += [f"## {title}", "",
-                  "| name | SLOs | compliant 7d / 30d / 90d | breaching (30d) | worst budget "
-                  "consumed (30d) | lowest coverage (30d) |",
+                  ("| name | SLOs | compliant 7d / 30d / 90d | breaching (30d) | worst budget "
+                   "consumed (30d) | lowest coverage (30d) |"),
                   "|---|---:|---|---|---:|---:|"]
         for g in groups:
-            w = {x["window"]: x for x in g.windows}
+            gw = {x["window"]: x for x in g.windows}
             lines.append(
-                f"| {g.name} | {g.slos} | {w['7d']['compliant']} / {w['30d']['compliant']} / "
-                f"{w['90d']['compliant']} | {', '.join(w['30d']['breaching']) or '—'} | "
-                f"{100 * w['30d']['max_budget_consumed']:.1f}% | "
-                f"{100 * w['30d']['min_coverage']:.1f}% |")
+                f"| {g.name} | {g.slos} | {gw['7d']['compliant']} / {gw['30d']['compliant']} / "
+                f"{gw['90d']['compliant']} | {', '.join(gw['30d']['breaching']) or '—'} | "
+                f"{100 * gw['30d']['max_budget_consumed']:.1f}% | "
+                f"{100 * gw['30d']['min_coverage']:.1f}% |")
         lines.append("")
     lines += ["## SLOs", "",
-              "| service | SLO | team | objective | period | SLI (period) | budget consumed "
-              "(period) | SLI 7d | SLI 30d | SLI 90d | budget consumed 7d / 30d / 90d | "
-              "trend 7d | coverage 7d / 30d / 90d |",
+              ("| service | SLO | team | objective | period | SLI (period) | budget consumed "
+               "(period) | SLI 7d | SLI 30d | SLI 90d | budget consumed 7d / 30d / 90d | "
+               "trend 7d | coverage 7d / 30d / 90d |"),
               "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|"]
     for s in report.slos:
         w = s.windows
@@ -390,7 +390,7 @@ def _parse_at(text: str) -> int:
     except ValueError:
         pass
     try:
-        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        d = dt.datetime.fromisoformat(text)  # 3.11 reads a trailing Z
     except ValueError as exc:
         raise ConfigError([Problem("--at", f"expected RFC 3339 or epoch seconds, got {text!r}")]) \
             from exc

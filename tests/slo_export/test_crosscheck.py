@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import pathlib
 import shutil
-import subprocess
 import sys
+from contextlib import aclosing
 from typing import Any
 
-from contextlib import aclosing
-
+import anyio
 import pytest
 import yaml
 
@@ -183,9 +182,10 @@ async def test_prometheus_fires_when_srestream_does(tmp_path: pathlib.Path) -> N
     spec.write_text(yaml.safe_dump(SLOTH_SPEC))
     rules_file = tmp_path / "rules.yaml"
     cli = "import sys; from srestream._cli import main; sys.exit(main(sys.argv[1:]))"
-    r = subprocess.run([sys.executable, "-c", cli, "rules", str(spec), "-o", str(rules_file)],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    with anyio.fail_after(60):
+        r = await anyio.run_process(
+            [sys.executable, "-c", cli, "rules", str(spec), "-o", str(rules_file)], check=False)
+    assert r.returncode == 0, r.stderr.decode()
     rules = yaml.safe_load(rules_file.read_text())
 
     counters = scraped_counters(ts, status)
@@ -216,7 +216,9 @@ async def test_prometheus_fires_when_srestream_does(tmp_path: pathlib.Path) -> N
     }
     test_file = tmp_path / "crosscheck.test.yaml"
     test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
-    result = subprocess.run([PROMTOOL or "promtool", "test", "rules", str(test_file)],
-                            capture_output=True, text=True, timeout=90, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    with anyio.fail_after(90):
+        result = await anyio.run_process([PROMTOOL or "promtool", "test", "rules", str(test_file)],
+                                         check=False, cwd=tmp_path)
+    out = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 0, out
+    assert "SUCCESS" in out

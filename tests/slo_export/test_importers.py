@@ -182,3 +182,16 @@ def test_file_without_slos_is_refused() -> None:
     with pytest.raises(ConfigError) as exc:
         load_slo_file(str(VEC / "openslo" / "v1-alert-policies.yaml"))
     assert "no SLO" in exc.value.problems[0].message
+
+
+def test_native_srestream_slos_are_named_as_not_exportable(root_dir: pathlib.Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_slo_file(str(root_dir / "pipelines" / "slos" / "demo.yaml"))
+    found = problems_of(exc)
+    assert "$.slos[0].sli" in found and "PromQL" in found["$.slos[0].sli"]
+
+
+def test_native_srestream_slo_problems_come_from_its_validation() -> None:
+    with pytest.raises(ConfigError) as exc:
+        import_documents([{"slos": [{"name": "x", "objective": 101}]}])
+    assert set(problems_of(exc)) >= {"$.slos[0].service", "$.slos[0].sli"}
