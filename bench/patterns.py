@@ -1,9 +1,9 @@
 """Benchmark of the online template miner (``template_miner``), masking on.
 
 Input: the message (Content column) of the 8 Loghub-2k systems, interleaved,
-replayed until ``--records`` lines with every digit of each replay redrawn
-(seeded), so the variables change as in a real stream while the templates
-recur.  Figures (medians of ``--runs`` runs, in this process):
+replayed until ``--records`` lines, every number of each replay redrawn with
+a random value and length (seeded), so the variables change as in a real
+stream while the templates recur.  Figures (medians of ``--runs`` runs, in this process):
 
 * ``lines_per_s``: :meth:`TemplateMiner.add` over the lines (tokenise, mask,
   match, learn);
@@ -28,6 +28,7 @@ import csv
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import sys
@@ -73,23 +74,24 @@ def load_contents() -> list[str]:
     return [lines[i] for i in range(max(map(len, per_system))) for lines in per_system if i < len(lines)]
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 def make_stream(n: int, seed: int = 7) -> list[str]:
-    """``n`` lines: the Loghub contents replayed, digits redrawn per replay."""
+    """``n`` lines: the Loghub contents replayed; from the second replay on,
+    every number is redrawn with a random length up to its own (so both the
+    values and the shapes of variables change, as in a real stream, while
+    the templates recur)."""
     base = load_contents()
     rng = random.Random(seed)
-    out: list[str] = []
-    replay = 0
+
+    def redraw(m: re.Match[str]) -> str:
+        width = rng.randint(1, len(m.group()))
+        return str(rng.randrange(10 ** (width - 1) if width > 1 else 0, 10**width))
+
+    out: list[str] = list(base[:n])
     while len(out) < n:
-        if replay == 0:
-            out.extend(base[: n - len(out)])
-        else:
-            table = {ord(c): str(rng.randrange(10)) for c in "0123456789"}
-            for line in base[: n - len(out)]:
-                # Redraw digits per line (a fresh map every 64 lines keeps it cheap).
-                if len(out) % 64 == 0:
-                    table = {ord(c): str(rng.randrange(10)) for c in "0123456789"}
-                out.append(line.translate(table))
-        replay += 1
+        out.extend(_DIGITS.sub(redraw, line) for line in base[: n - len(out)])
     return out
 
 

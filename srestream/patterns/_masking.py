@@ -114,7 +114,7 @@ def _mask_value(text: str) -> str:
 
 _VERSION = re.compile(r"[vV]\d+(?:\.\d+)*").fullmatch
 # Where a version may be kept with its digits, the shape caches step aside.
-_VERSIONISH = re.compile(r"[vV]\d").search
+_VERSIONISH = re.compile(rb"[vV]\d").search
 
 
 def _mask_path_part(part: str) -> str:
@@ -145,7 +145,9 @@ _FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goro
 # Digits 1-9 to 1: masking looks at where digits are, never at which digits
 # they are, so ``blk_-6952`` and ``blk_-1234`` share one cache entry.  A 0
 # stays a 0: the hex mask's ``0x`` prefix is the one literal digit it reads.
-_ZERO: Final = str.maketrans("23456789", "11111111")
+# (On UTF-8 bytes: ``bytes.translate`` is an order of magnitude faster than
+# ``str.translate``, and no byte of a multi-byte character is an ASCII digit.)
+_ZERO: Final = bytes.maketrans(b"23456789", b"11111111")
 
 
 class Tokenizer:
@@ -162,8 +164,8 @@ class Tokenizer:
 
     def __init__(self, *, max_cache: int = 200_000, max_tokens: int = 128) -> None:
         self._cache: dict[str, str] = {}
-        self._shapes: dict[str, str] = {}
-        self._lines: dict[str, tuple[str, ...]] = {}
+        self._shapes: dict[bytes, str] = {}
+        self._lines: dict[bytes, tuple[str, ...]] = {}
         self.max_cache = max_cache
         self.max_tokens = max_tokens
 
@@ -173,7 +175,7 @@ class Tokenizer:
         Lines that differ only in their digits (most lines of a template)
         share one entry of a bounded cache keyed by the line's shape.
         """
-        shape = message.translate(_ZERO)
+        shape = message.encode("utf-8", "surrogatepass").translate(_ZERO)
         lines = self._lines
         hit = lines.get(shape)
         if hit is not None:
@@ -187,8 +189,9 @@ class Tokenizer:
 
     def _mask_new(self, token: str) -> str:
         """Mask a token the first cache does not know."""
-        shape = token.translate(_ZERO)
-        if shape == token:  # no digit (or only zeros): keep it by itself
+        raw = token.encode("utf-8", "surrogatepass")
+        shape = raw.translate(_ZERO)
+        if shape == raw:  # no digit but 0 and 1: keep it by itself
             if len(self._cache) > self.max_cache:
                 self._cache.clear()
             m = self._cache[token] = mask_token(token)
