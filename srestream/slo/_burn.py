@@ -49,7 +49,7 @@ class _Rule:
     """One alert rule of one key: a window pair, or the forecast."""
 
     __slots__ = ("window", "name", "tier", "severity", "long_n", "short_n", "factor", "dedup",
-                 "state", "since_ns", "cleared_ns")
+                 "state", "since_ns", "cleared_ns", "bad_share")
 
     def __init__(self, window: AlertWindow | None, spec: SLOSpec, res: int, severity: str = "") -> None:
         self.window = window
@@ -63,6 +63,8 @@ class _Rule:
             self.long_n = self.short_n = 0
             self.factor = 0.0
         self.dedup = dedup_key(spec.service, spec.name, self.tier, self.name)
+        self.bad_share = self.factor * spec.budget_ratio
+        """The error ratio at which the burn rate reaches the factor."""
         self.state = _INACTIVE
         self.since_ns = 0
         self.cleared_ns: int | None = None
@@ -100,11 +102,16 @@ class SloState:
         hour_n = max(1, HOUR_NS // resolution_ns)
         lengths = {hour_n} | {r.long_n for r in self.rules} | {r.short_n for r in self.rules}
         self.lengths = sorted(lengths)
-        self.ring_len = self.lengths[-1]
+        # The ring holds cumulative counts: a window's sum is the cumulative
+        # count now minus the one n buckets ago (one slot more than the
+        # longest window, so that slot is still there).
+        self.ring_len = self.lengths[-1] + 1
         self.hour_n = hour_n
         self.good_ring = array("q", bytes(8 * self.ring_len))
         self.total_ring = array("q", bytes(8 * self.ring_len))
-        self.sums: dict[int, list[int]] = {n: [0, 0] for n in self.lengths}
+        self.cum_good = 0
+        self.cum_total = 0
+        self.last_idx = -1
         self.next_bucket: int | None = None
         """Index (ts // resolution) of the next bucket expected."""
         self.first_ts_ns: int | None = None
@@ -136,17 +143,15 @@ class SloState:
 
     # -- accounting -------------------------------------------------------------
 
-    def _push(self, idx: int, good: int, total: int, nodata_ns: int) -> None:
+    def _push(self, idx: int, good: int, total: int, nodata_ns: int, windows: bool = True) -> None:
         """Add one closed bucket with index ``idx`` (consecutive)."""
-        L = self.ring_len
-        slot = idx % L
-        gr, tr = self.good_ring, self.total_ring
-        for n, s in self.sums.items():
-            old = (idx - n) % L
-            s[0] += good - gr[old]
-            s[1] += total - tr[old]
-        gr[slot] = good
-        tr[slot] = total
+        if windows:
+            slot = idx % self.ring_len
+            self.cum_good += good
+            self.cum_total += total
+            self.good_ring[slot] = self.cum_good
+            self.total_ring[slot] = self.cum_total
+            self.last_idx = idx
         ts = idx * self.res
         if self.period.rolling:
             c = ts // self.coarse_ns
@@ -177,14 +182,23 @@ class SloState:
         self.p_total += total
         self.p_nodata += nodata_ns
 
-    def _reset_windows(self) -> None:
-        self.good_ring = array("q", bytes(8 * self.ring_len))
-        self.total_ring = array("q", bytes(8 * self.ring_len))
-        for s in self.sums.values():
-            s[0] = s[1] = 0
+    def _reset_windows(self, idx: int) -> None:
+        """Every window empty as of bucket ``idx`` (after a long gap)."""
+        self.good_ring = array("q", [self.cum_good]) * self.ring_len
+        self.total_ring = array("q", [self.cum_total]) * self.ring_len
+        self.last_idx = idx
+
+    def window(self, n: int) -> tuple[int, int]:
+        """(good, total) over the last ``n`` buckets."""
+        i = self.last_idx
+        if i < 0:
+            return 0, 0
+        L = self.ring_len
+        old = (i - n) % L
+        return self.good_ring[i % L] - self.good_ring[old], self.total_ring[i % L] - self.total_ring[old]
 
     def burn(self, n: int) -> float:
-        g, t = self.sums[n]
+        g, t = self.window(n)
         if t <= 0:
             return 0.0
         return ((t - g) / t) / self.budget_ratio
@@ -266,7 +280,7 @@ class SloState:
         if rest > 0:
             last = idx + n - 1
             # Windows are all empty by now; account the period in coarse steps.
-            self._reset_windows()
+            self._reset_windows(last)
             self._skip_period(idx + step_through, rest, per)
             self.next_bucket = last + 1
             self._evaluate((last + 1) * res, out)
@@ -305,12 +319,7 @@ class SloState:
                 i = stop
 
     def _push_period_only(self, idx: int, nodata_ns: int) -> None:
-        saved = self.sums
-        self.sums = {}
-        try:
-            self._push(idx, 0, 0, nodata_ns)
-        finally:
-            self.sums = saved
+        self._push(idx, 0, 0, nodata_ns, windows=False)
 
     def _schedule(self, ts: int) -> None:
         bi, fs = self.budget_interval_ns, self.forecast_step_ns
@@ -320,13 +329,21 @@ class SloState:
     def _evaluate(self, ts: int, out: list[Any]) -> None:
         self.now_ns = ts
         remaining: float | None = None
+        gr, tr, L, i = self.good_ring, self.total_ring, self.ring_len, self.last_idx
+        g_now, t_now = gr[i % L], tr[i % L]
         for rule in self.rules:
-            long_burn = self.burn(rule.long_n)
-            cond = long_burn >= rule.factor and self.burn(rule.short_n) >= rule.factor
+            # burn >= factor  <=>  bad >= factor x budget x total (no division).
+            o = (i - rule.long_n) % L
+            t = t_now - tr[o]
+            cond = t > 0 and t - (g_now - gr[o]) >= rule.bad_share * t
+            if cond:
+                o = (i - rule.short_n) % L
+                t = t_now - tr[o]
+                cond = t > 0 and t - (g_now - gr[o]) >= rule.bad_share * t
             if cond or rule.state:
                 if remaining is None:
                     remaining = 1.0 - self.consumed()
-                self._step(rule, cond, ts, long_burn, remaining, out)
+                self._step(rule, cond, ts, self.burn(rule.long_n), remaining, out)
         assert self.next_point_ns is not None and self.next_budget_ns is not None
         if ts >= self.next_point_ns:
             self.next_point_ns = (ts // self.forecast_step_ns + 1) * self.forecast_step_ns
@@ -468,7 +485,7 @@ class SloState:
         st: dict[str, Any] = {
             "good_ring": self.good_ring.tolist(),
             "total_ring": self.total_ring.tolist(),
-            "sums": [[n, s[0], s[1]] for n, s in self.sums.items()],
+            "cum": [self.cum_good, self.cum_total, self.last_idx],
             "next_bucket": self.next_bucket,
             "first_ts_ns": self.first_ts_ns,
             "p": [self.period_start_ns, self.period_end_ns, self.p_good, self.p_total, self.p_nodata],
@@ -487,9 +504,7 @@ class SloState:
         if len(st["good_ring"]) == self.ring_len:
             self.good_ring = array("q", st["good_ring"])
             self.total_ring = array("q", st["total_ring"])
-            for n, g, t in st["sums"]:
-                if n in self.sums:
-                    self.sums[n] = [g, t]
+            self.cum_good, self.cum_total, self.last_idx = st["cum"]
         self.next_bucket = st["next_bucket"]
         self.first_ts_ns = st["first_ts_ns"]
         self.period_start_ns, self.period_end_ns, self.p_good, self.p_total, self.p_nodata = st["p"]

@@ -25,7 +25,14 @@ from typing import Any, Final
 
 from .._errors import Problem
 
-__all__ = ["compile_predicate", "check_predicate", "RECORD_FIELDS", "OPERATORS"]
+__all__ = [
+    "compile_predicate",
+    "check_predicate",
+    "predicate_source",
+    "predicate_env",
+    "RECORD_FIELDS",
+    "OPERATORS",
+]
 
 # Field -> whether it may be None on a record (typed fields of LogRecord/MetricSample).
 RECORD_FIELDS: Final[dict[str, bool]] = {
@@ -46,6 +53,7 @@ RECORD_FIELDS: Final[dict[str, bool]] = {
     "name": False,
     "value": False,
 }
+_NUMERIC: Final = frozenset({"ts_ns", "level", "status", "latency_ns", "value"})
 _PREFIXES: Final = ("attrs.", "labels.")
 OPERATORS: Final = {
     "eq": "==",
@@ -120,8 +128,23 @@ def compile_predicate(spec: dict[str, Any] | None) -> Callable[[Any], bool]:
     (an empty or None mapping matches every record)."""
     if not spec:
         return _always
-    env: dict[str, Any] = {"_lt": _safe_cmp("<"), "_le": _safe_cmp("<="),
-                           "_gt": _safe_cmp(">"), "_ge": _safe_cmp(">=")}
+    env = predicate_env()
+    src = "lambda r: " + predicate_source(spec, env, "p")
+    fn: Callable[[Any], bool] = eval(compile(src, "<slo predicate>", "eval"), env)  # noqa: S307
+    return fn
+
+
+def predicate_env() -> dict[str, Any]:
+    """The globals generated predicate code needs (safe comparisons)."""
+    return {"_lt": _safe_cmp("<"), "_le": _safe_cmp("<="), "_gt": _safe_cmp(">"), "_ge": _safe_cmp(">=")}
+
+
+def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: str) -> str:
+    """A Python expression over the record ``r`` that is true when ``spec``
+    holds; its constants go into ``env`` under names starting with
+    ``prefix`` (so that several predicates share one generated function)."""
+    if not spec:
+        return "True"
     terms: list[str] = []
     for i, (field, cond) in enumerate(spec.items()):
         if field.startswith("attrs."):
@@ -132,26 +155,24 @@ def compile_predicate(spec: dict[str, Any] | None) -> Callable[[Any], bool]:
             expr, typed, nullable = f"r.{field}", True, RECORD_FIELDS[field]
         ops = cond if isinstance(cond, dict) else {("in" if isinstance(cond, list) else "eq"): cond}
         for j, (op, value) in enumerate(ops.items()):
-            name = f"c{i}_{j}"
+            name = f"{prefix}_{i}_{j}"
             if op == "exists":
                 terms.append(f"({expr} is {'not ' if value else ''}None)")
                 continue
             sym = OPERATORS[op]
+            env[name] = value
             if op in ("in", "not_in"):
                 env[name] = frozenset(value) if all(_hashable(v) for v in value) else tuple(value)
                 terms.append(f"({expr} {sym} {name})")
             elif sym in ("==", "!="):
-                env[name] = value
                 terms.append(f"({expr} {sym} {name})")
-            elif typed and not nullable and not isinstance(value, str):
-                env[name] = value
-                terms.append(f"({expr} {sym} {name})")
+            elif typed and field in _NUMERIC and not isinstance(value, str):
+                # Typed numeric fields hold an int (or None when nullable).
+                guard = f"{expr} is not None and " if nullable else ""
+                terms.append(f"({guard}{expr} {sym} {name})")
             else:
-                env[name] = value
                 terms.append(f"_{op}({expr}, {name})")
-    src = "lambda r: " + " and ".join(terms)
-    fn: Callable[[Any], bool] = eval(compile(src, "<slo predicate>", "eval"), env)  # noqa: S307
-    return fn
+    return " and ".join(terms)
 
 
 def _hashable(v: Any) -> bool:

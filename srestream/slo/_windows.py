@@ -41,28 +41,18 @@ from .._component import Outputs
 from .._records import LogRecord, MetricSample
 from ._alerting import MINUTE_NS
 from ._budget import timeslice_is_good
-from ._predicates import compile_predicate
+from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
 from ._spec import SLOSet, SLOSpec
 
-__all__ = ["SliWindows", "sli_windows", "SliCounter"]
+__all__ = ["SliWindows", "sli_windows", "SliCounter", "ServiceBuckets"]
 
 
 class SliCounter:
-    """The counting rule and open buckets of one (SLO, service)."""
+    """The counting rule of one (SLO, service): which records count as
+    valid and good, and how a closed bucket turns into counts."""
 
-    __slots__ = (
-        "slo",
-        "service",
-        "spec",
-        "total",
-        "good",
-        "pending",
-        "time_sliced",
-        "slice_target",
-        "min_events",
-        "state_key",
-    )
+    __slots__ = ("slo", "service", "spec", "time_sliced", "slice_target", "min_events", "state_key")
 
     def __init__(self, spec: SLOSpec) -> None:
         self.spec = spec
@@ -70,41 +60,28 @@ class SliCounter:
         self.service = spec.service
         self.state_key = f"{spec.name}\x1f{spec.service}"
         sli = spec.sli
-        total = compile_predicate(sli.total)
-        good: Callable[[Any], bool]
-        if sli.kind == "latency":
-            assert sli.threshold is not None
-            limit = sli.threshold.ns
-            extra = compile_predicate(sli.good)
-
-            def good(r: Any, limit: int = limit, extra: Callable[[Any], bool] = extra) -> bool:
-                return r.latency_ns <= limit and extra(r)
-
-            base_total = total
-
-            def total(r: Any, base: Callable[[Any], bool] = base_total) -> bool:
-                return r.latency_ns is not None and base(r)
-
-        elif sli.kind == "freshness":
-            assert sli.threshold is not None
-            limit_s = sli.threshold.seconds
-            metric = sli.metric
-            base_total = total
-
-            def total(r: Any, metric: str = metric, base: Callable[[Any], bool] = base_total) -> bool:
-                return r.name == metric and base(r)
-
-            def good(r: Any, limit_s: float = limit_s) -> bool:
-                return r.value <= limit_s
-
-        else:
-            good = compile_predicate(sli.good)
-        self.total = total
-        self.good = good
-        self.pending: dict[int, list[int]] = {}
         self.time_sliced = sli.time_sliced
         self.slice_target = (sli.timeslice_target or 100.0) / 100.0
         self.min_events = sli.min_events_per_minute or 0
+
+    def sources(self, env: dict[str, Any], j: int) -> tuple[str, str]:
+        """Python expressions (over record ``r``) for "counts as valid" and
+        "counts as good", constants added to ``env``."""
+        sli = self.spec.sli
+        total = predicate_source(sli.total, env, f"t{j}")
+        if sli.kind == "latency":
+            assert sli.threshold is not None
+            env[f"limit{j}"] = sli.threshold.ns
+            good = f"r.latency_ns <= limit{j} and ({predicate_source(sli.good, env, f'g{j}')})"
+            return f"r.latency_ns is not None and ({total})", good
+        if sli.kind == "freshness":
+            assert sli.threshold is not None
+            env[f"metric{j}"] = sli.metric
+            env[f"limit{j}"] = sli.threshold.seconds
+            return f"r.name == metric{j} and ({total})", f"r.value <= limit{j}"
+        if sli.kind == "throughput":
+            return total, "True"
+        return total, predicate_source(sli.good, env, f"g{j}")
 
     def closed(self, good: int, total: int, had_data: bool) -> tuple[int, int]:
         """Event counts of a closed bucket, as slices for time-sliced SLIs."""
@@ -120,10 +97,48 @@ class SliCounter:
         return (1 if ok else 0), 1
 
 
-def _service_of(r: Any) -> str:
-    if type(r) is MetricSample:
-        return r.labels.get("service", "")
-    return getattr(r, "service", "")
+class ServiceBuckets:
+    """The open buckets of one service: bucket index -> one list of
+    ``[good, total]`` pairs, one pair per SLO of the service.  A bucket
+    exists as soon as any record of the service arrives in it, so its
+    presence is the service's data coverage.
+
+    ``count_log``/``count_metric`` are generated functions (one call per
+    record for all the service's SLOs, predicates inlined).
+    """
+
+    __slots__ = ("service", "counters", "pending", "count_log", "count_metric")
+
+    def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
+        self.service = service
+        self.counters = list(counters)
+        self.pending: dict[int, list[int]] = {}
+        self.count_log = self._compile(on_metrics=False)
+        self.count_metric = self._compile(on_metrics=True)
+
+    def _compile(self, *, on_metrics: bool) -> Callable[[Any, int], None]:
+        env = predicate_env()
+        env["PEND"] = self.pending
+        width = 2 * len(self.counters)
+        lines = [
+            "def count(r, m):",
+            "    c = PEND.get(m)",
+            "    if c is None:",
+            f"        c = PEND[m] = [0] * {width}",
+        ]
+        for j, k in enumerate(self.counters):
+            if k.spec.sli.on_metrics != on_metrics:
+                continue
+            total, good = k.sources(env, j)
+            lines += [
+                f"    if {total}:",
+                f"        c[{2 * j + 1}] += 1",
+                f"        if {good}:",
+                f"            c[{2 * j}] += 1",
+            ]
+        exec(compile("\n".join(lines), f"<sli counter {self.service}>", "exec"), env)  # noqa: S102
+        fn: Callable[[Any, int], None] = env["count"]
+        return fn
 
 
 class SliWindows:
@@ -147,21 +162,22 @@ class SliWindows:
         self.resolution_ns = resolution_ns
         self.allowed_lateness_ns = allowed_lateness_ns
         self.outputs = outputs if outputs is not None else Outputs("sli_windows")
-        self.counters = [SliCounter(s) for s in slos.slos]
-        self._log_keys: dict[str, tuple[SliCounter, ...]] = {}
-        self._metric_keys: dict[str, tuple[SliCounter, ...]] = {}
-        for c in self.counters:
-            target = self._metric_keys if c.spec.sli.on_metrics else self._log_keys
-            target[c.service] = (*target.get(c.service, ()), c)
-        self._services = {c.service for c in self.counters}
+        by_service: dict[str, list[SliCounter]] = {}
+        for spec in slos.slos:
+            by_service.setdefault(spec.service, []).append(SliCounter(spec))
+        self.services = {svc: ServiceBuckets(svc, cs) for svc, cs in by_service.items()}
+        self._log_fns = {svc: b.count_log for svc, b in self.services.items()}
+        self._metric_fns = {svc: b.count_metric for svc, b in self.services.items()}
         self.watermark_ns: int | None = None
         self.max_ts_ns: int | None = None
         self.next_close: int | None = None
         """Index (ts // resolution) of the oldest open bucket."""
-        self._seen: dict[int, set[str]] = {}
-        """Open bucket index -> services that sent at least one record in it."""
         self.late_records = 0
         self.rollups_out = 0
+
+    @property
+    def counters(self) -> list[SliCounter]:
+        return [k for b in self.services.values() for k in b.counters]
 
     # -- the hot path ---------------------------------------------------------
 
@@ -171,9 +187,8 @@ class SliWindows:
         late: list[Any] = []
         res = self.resolution_ns
         lateness = self.allowed_lateness_ns
-        log_keys = self._log_keys
-        metric_keys = self._metric_keys
-        seen = self._seen
+        log_fns = self._log_fns
+        metric_fns = self._metric_fns
         if self.max_ts_ns is None:
             if not batch:
                 return out
@@ -189,12 +204,11 @@ class SliWindows:
         close_at = (self.next_close + 1) * res
         for r in batch:
             ts = r.ts_ns
-            if type(r) is LogRecord:
-                keys = log_keys.get(r.service)
-                svc = r.service
-            elif type(r) is MetricSample:
-                svc = r.labels.get("service", "")
-                keys = metric_keys.get(svc)
+            t = type(r)
+            if t is LogRecord:
+                fn = log_fns.get(r.service)
+            elif t is MetricSample:
+                fn = metric_fns.get(r.labels.get("service", ""))
             else:
                 continue
             if ts > max_ts:
@@ -206,32 +220,11 @@ class SliWindows:
                     self._close(wm // res, out)
                     close_at = (self.next_close + 1) * res
             elif ts < wm:
-                if keys is not None or svc in self._services:
+                if fn is not None:
                     late.append(r)
                 continue
-            if keys is None:
-                if svc in self._services:
-                    m = ts // res
-                    s = seen.get(m)
-                    if s is None:
-                        seen[m] = {svc}
-                    else:
-                        s.add(svc)
-                continue
-            m = ts // res
-            s = seen.get(m)
-            if s is None:
-                seen[m] = {svc}
-            else:
-                s.add(svc)
-            for k in keys:
-                if k.total(r):
-                    cell = k.pending.get(m)
-                    if cell is None:
-                        cell = k.pending[m] = [0, 0]
-                    cell[1] += 1
-                    if k.good(r):
-                        cell[0] += 1
+            if fn is not None:
+                fn(r, ts // res)
         self.max_ts_ns, self.watermark_ns = max_ts, wm
         if late:
             self.late_records += len(late)
@@ -245,35 +238,37 @@ class SliWindows:
         res = self.resolution_ns
         nc = self.next_close
         assert nc is not None
-        seen = self._seen
-        counters = self.counters
+        services = list(self.services.values())
         append = out.append
         before = len(out)
         while nc < end:
-            first_data = min(seen) if seen else end
+            first_data = min((min(b.pending) for b in services if b.pending), default=end)
             if first_data > nc:
                 stop = min(first_data, end)
                 span = (stop - nc) * res
-                for k in counters:
-                    append(
-                        SliRollup(
-                            slo=k.slo, service=k.service, bucket_ts_ns=nc * res,
-                            resolution_ns=span, good=0, total=0, no_data_ns=span,
+                for b in services:
+                    for k in b.counters:
+                        append(
+                            SliRollup(
+                                slo=k.slo, service=k.service, bucket_ts_ns=nc * res,
+                                resolution_ns=span, good=0, total=0, no_data_ns=span,
+                            )
                         )
-                    )
                 nc = stop
                 continue
-            services = seen.pop(nc)
-            for k in counters:
-                cell = k.pending.pop(nc, None)
-                had = k.service in services
-                g, t = k.closed(cell[0], cell[1], had) if cell else k.closed(0, 0, had)
-                append(
-                    SliRollup(
-                        slo=k.slo, service=k.service, bucket_ts_ns=nc * res,
-                        resolution_ns=res, good=g, total=t, no_data_ns=0 if had else res,
+            ts = nc * res
+            for b in services:
+                cells = b.pending.pop(nc, None)
+                had = cells is not None
+                nodata = 0 if had else res
+                for j, k in enumerate(b.counters):
+                    g, t = k.closed(cells[2 * j], cells[2 * j + 1], True) if cells else k.closed(0, 0, False)
+                    append(
+                        SliRollup(
+                            slo=k.slo, service=k.service, bucket_ts_ns=ts,
+                            resolution_ns=res, good=g, total=t, no_data_ns=nodata,
+                        )
                     )
-                )
             nc += 1
         self.next_close = nc
         self.rollups_out += len(out) - before
@@ -305,11 +300,13 @@ class SliWindows:
             "watermark_ns": self.watermark_ns,
             "max_ts_ns": self.max_ts_ns,
             "next_close": self.next_close,
-            "seen": [[m, sorted(s)] for m, s in sorted(self._seen.items())],
             "pending": {
-                k.state_key: [[m, c[0], c[1]] for m, c in sorted(k.pending.items())]
-                for k in self.counters
-                if k.pending
+                svc: {
+                    "slos": [k.slo for k in b.counters],
+                    "buckets": [[m, *cells] for m, cells in sorted(b.pending.items())],
+                }
+                for svc, b in self.services.items()
+                if b.pending
             },
             "late_records": self.late_records,
         }
@@ -318,10 +315,22 @@ class SliWindows:
         self.watermark_ns = state["watermark_ns"]
         self.max_ts_ns = state["max_ts_ns"]
         self.next_close = state["next_close"]
-        self._seen = {int(m): set(s) for m, s in state["seen"]}
         pending = state.get("pending", {})
-        for k in self.counters:
-            k.pending = {int(m): [g, t] for m, g, t in pending.get(k.state_key, [])}
+        for svc, b in self.services.items():
+            b.pending.clear()  # in place: the generated counters hold this dict
+            saved = pending.get(svc)
+            if not saved:
+                continue
+            # Map saved SLO columns onto the current ones (an SLO file may change).
+            cols = {name: i for i, name in enumerate(saved["slos"])}
+            for row in saved["buckets"]:
+                m, cells = int(row[0]), row[1:]
+                now = [0] * (2 * len(b.counters))
+                for j, k in enumerate(b.counters):
+                    i = cols.get(k.slo)
+                    if i is not None:
+                        now[2 * j], now[2 * j + 1] = cells[2 * i], cells[2 * i + 1]
+                b.pending[m] = now
         self.late_records = int(state.get("late_records", 0))
 
 
