@@ -23,9 +23,12 @@ is yielded, so a replay cancelled mid-batch never counts unyielded lines.
 from __future__ import annotations
 
 import glob
-import heapq
+import operator
 import os
+from bisect import bisect_left, bisect_right
+from datetime import datetime, timezone
 from collections.abc import AsyncIterator, Iterator
+from itertools import repeat
 from typing import IO, Any
 
 import anyio
@@ -35,7 +38,7 @@ from .._component import BuildContext, Clock, SourceConfig, SystemClock
 from .._errors import ConfigError, Problem
 from .._records import RawLine
 from .._registry import register
-from ..parse._time import parse_timestamp
+from ..parse._time import epoch_to_ns, parse_timestamp
 from ._lines import cut_lines, last_line
 
 __all__ = ["ReplaySource", "FileReplay", "expand_paths", "iter_lines"]
@@ -66,13 +69,34 @@ def expand_paths(patterns: list[str], base_dir: str, *, where: str) -> list[str]
     return out
 
 
+def _fast_ns(v: datetime | int | float | None) -> int | None:
+    """ns of a time decoded by msgspec (RFC 3339 to the microsecond)."""
+    if v is None:
+        return None
+    if v.__class__ is datetime:
+        if v.tzinfo is None:  # type: ignore[union-attr]
+            v = v.replace(tzinfo=timezone.utc)  # type: ignore[union-attr]
+        return round(v.timestamp() * 1_000_000) * 1000  # type: ignore[union-attr]
+    try:
+        return epoch_to_ns(v)  # type: ignore[arg-type]
+    except (ValueError, OverflowError):
+        return None
+
+
+def _head(c: _Cursor) -> tuple[int, int]:
+    return c.times[c.i], c.index
+
+
+_TIME_THEN_FILE = operator.itemgetter(0, 1)
+
+
 class _Cursor:
     """One file being replayed: its buffered lines (at most one chunk) and
     where reading stands.  ``pos``/``line_no`` are what has been *read*; the
     replay's committed positions are kept apart."""
 
     __slots__ = ("path", "name", "index", "f", "pos", "line_no", "rest", "lines", "times", "i",
-                 "eof", "last_ts")
+                 "eof", "last_ts", "ordered")
 
     def __init__(self, path: str, name: str, index: int, offset: int, line_no: int) -> None:
         self.path = path
@@ -87,6 +111,8 @@ class _Cursor:
         self.i = 0
         self.eof = False
         self.last_ts = _NO_TIME
+        self.ordered = True
+        """The buffered lines' keys never decrease (they can be bisected)."""
 
     def fill(self) -> None:
         """Read the next chunk (blocking: run in a worker thread)."""
@@ -135,15 +161,21 @@ class FileReplay:
         self.speed = speed
         self.time_field = time_field
         self.clock = clock
-        # path -> (byte offset, line number) just past the last line yielded
-        self._done: dict[str, tuple[int, int]] = {}
+        # path -> (byte offset, line number) just past the last line yielded,
+        # and (merging) the merge key of that line, for the untimed lines after it
+        self._done: dict[str, tuple[int, ...]] = {}
         self._finished: set[str] = set()
+        # The common forms (RFC 3339, epoch numbers) decode in C; anything
+        # else falls back to the generic decoder and parse_timestamp.
+        self._ts_fast = msgspec.json.Decoder(
+            msgspec.defstruct("_TimeFast", [(time_field, datetime | int | float | None, None)])
+        )
         self._ts_decoder = msgspec.json.Decoder(
             msgspec.defstruct("_TimeOnly", [(time_field, Any, None)])
         )
         # Positions of lines gathered into the batch being built, committed
         # (moved to _done/_finished) only when that batch is yielded.
-        self._pending: dict[str, tuple[int, int]] = {}
+        self._pending: dict[str, tuple[int, ...]] = {}
         self._pending_finished: list[str] = []
 
     def snapshot(self) -> dict[str, Any]:
@@ -153,7 +185,7 @@ class FileReplay:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        self._done = {p: (int(v[0]), int(v[1])) for p, v in state.get("positions", {}).items()}
+        self._done = {p: tuple(int(x) for x in v) for p, v in state.get("positions", {}).items()}
         self._finished = set(state.get("finished", ()))
 
     def _commit(self) -> None:
@@ -167,8 +199,11 @@ class FileReplay:
         for i, (path, name) in enumerate(zip(self.paths, self.names)):
             if path in self._finished:
                 continue
-            offset, line_no = self._done.get(path, (0, 0))
-            out.append(_Cursor(path, name, i, offset, line_no))
+            done = self._done.get(path, (0, 0))
+            c = _Cursor(path, name, i, done[0], done[1])
+            if len(done) > 2:
+                c.last_ts = done[2]
+            out.append(c)
         return out
 
     async def __call__(self) -> AsyncIterator[list[RawLine]]:
@@ -212,77 +247,160 @@ class FileReplay:
         while c.i >= len(c.lines):
             if c.eof:
                 return False
-            await anyio.to_thread.run_sync(c.fill)
-            keys = []
-            prev = c.last_ts
-            event_ns = self._event_ns
-            for ln in c.lines:
-                ts = event_ns(ln.text)
-                if ts is not None:
-                    prev = ts
-                keys.append(prev)
-            c.times = keys
-            if keys:
-                c.last_ts = keys[-1]
+            await anyio.to_thread.run_sync(self._fill_keyed, c)
         return True
 
+    def _fill_keyed(self, c: _Cursor) -> None:
+        """Read the next chunk of ``c`` and the merge key of each line
+        (blocking: runs in a worker thread)."""
+        c.fill()
+        keys = []
+        prev = c.last_ts
+        for ts in self._event_times([ln.text for ln in c.lines]):
+            if ts is not None:
+                prev = ts
+            keys.append(prev)
+        c.times = keys
+        c.ordered = all(map(operator.le, keys, keys[1:]))
+        if keys:
+            c.last_ts = keys[-1]
+
+    def _event_times(self, texts: list[str]) -> list[int | None]:
+        """Event times of lines: one msgspec call for a chunk of JSON lines
+        whose times are RFC 3339 or epoch numbers; line by line otherwise."""
+        try:
+            docs = self._ts_fast.decode_lines("\n".join(texts))
+        except msgspec.DecodeError:
+            docs = None
+        if docs is None or len(docs) != len(texts):  # a bad or blank line: one by one
+            return [self._event_ns(t) for t in texts]
+        field = self.time_field
+        return [_fast_ns(getattr(d, field)) for d in docs]
+
     async def _merged(self, cursors: list[_Cursor]) -> AsyncIterator[list[RawLine]]:
-        """k-way merge on (event time, file index); each file keeps its order."""
-        heap: list[tuple[int, int]] = []
-        by_index = {c.index: c for c in cursors}
+        """k-way merge on (event time, file index); each file keeps its order.
+
+        The order is decided first (:meth:`_next_segment`), pacing applies
+        to it after, so the records are the same at every speed and batch
+        size.  Checkpoint positions come from the lines of each yielded
+        batch (:meth:`_commit_lines`)."""
+        self._path_of = {c.name: c.path for c in cursors}
+        self._ending: dict[str, int] = {}
+        active = []
         for c in cursors:
             if await self._refill(c):
-                heap.append((c.times[c.i], c.index))
-            else:
-                self._pending_finished.append(c.path)
-        heapq.heapify(heap)
-        pace = _Pacer(self.speed, self.clock) if self.speed else None
-        size = self.batch_size
-        batch: list[RawLine] = []
-        while heap:
-            _key, idx = heapq.heappop(heap)
-            c = by_index[idx]
-            limit = heap[0] if heap else None
-            while True:
-                lines, times, i = c.lines, c.times, c.i
-                n = len(lines)
-                while i < n and len(batch) < size:
-                    t = times[i]
-                    if limit is not None and (t, idx) > limit:
-                        break
-                    if pace is not None and pace.due(t):
-                        if batch:
-                            c.i = i
-                            yield batch
-                            batch = []
-                        await pace.wait(t)
-                    ln = lines[i]
-                    batch.append(ln)
-                    self._pending[c.path] = (ln.offset, ln.position)
-                    i += 1
-                c.i = i
-                if len(batch) >= size:
-                    yield batch
-                    batch = []
-                    continue
-                if i < n:
-                    break  # the next line of this file is later than another file's
-                if not await self._refill(c):
-                    break
-            if c.i < len(c.lines):
-                heapq.heappush(heap, (c.times[c.i], idx))
+                active.append(c)
             else:
                 self._pending_finished.append(c.path)
                 c.close()
+        pace = _Pacer(self.speed, self.clock) if self.speed else None
+        size = self.batch_size
+        batch: list[RawLine] = []
+        keys: list[int] = []
+        while active:
+            lines, times = self._next_segment(active)
+            if pace is None:
+                batch.extend(lines)
+                keys.extend(times)
+            else:
+                for ln, t in zip(lines, times):
+                    if pace.due(t):
+                        if batch:
+                            self._commit_lines(batch, keys)
+                            yield batch
+                            batch, keys = [], []
+                        await pace.wait(t)
+                    batch.append(ln)
+                    keys.append(t)
+            while len(batch) >= size:
+                out, batch = batch[:size], batch[size:]
+                self._commit_lines(out, keys[:size])
+                keys = keys[size:]
+                yield out
+            for c in [c for c in active if c.i >= len(c.lines)]:
+                if not await self._refill(c):
+                    active.remove(c)
+                    c.close()
+                    self._ending[c.path] = c.pos
+                    self._commit_lines([], [])
         if batch:
+            self._commit_lines(batch, keys)
             yield batch
+        self._pending_finished.extend(self._ending)
+        self._ending.clear()
+
+    def _commit_lines(self, out: list[RawLine], keys: list[int]) -> None:
+        """Positions to commit with the batch ``out``: the last line of each
+        file in it (with its merge key); a file read to its end is finished
+        once its last line is."""
+        seen: set[str] = set()
+        n = len(self._path_of)
+        for k in range(len(out) - 1, -1, -1):
+            ln = out[k]
+            if ln.source not in seen:
+                seen.add(ln.source)
+                self._pending[self._path_of[ln.source]] = (ln.offset, ln.position, keys[k])
+                if len(seen) == n:
+                    break
+        for path, end in list(self._ending.items()):
+            if self._pending.get(path, self._done.get(path, (0, 0)))[0] >= end:
+                self._pending_finished.append(path)
+                del self._ending[path]
+
+    @staticmethod
+    def _next_segment(active: list[_Cursor]) -> tuple[list[RawLine], list[int]]:
+        """The next lines in merge order, taken from the buffers.
+
+        The merge is the classic one (always the smallest head by (time,
+        file index)), computed in bulk: with h the smallest last buffered
+        time, every line before h in ordered buffers comes out before any
+        line at or after h whatever the files hold further on, so they are
+        sorted together at once.  Otherwise one run of the file with the
+        smallest head goes out, up to the next head of another file."""
+        if len(active) == 1:
+            c = active[0]
+            i, c.i = c.i, len(c.lines)
+            return c.lines[i:], c.times[i:]
+        if all(c.ordered for c in active):
+            h = min(c.times[-1] for c in active)
+            parts = [(c, bisect_left(c.times, h, c.i)) for c in active]
+            parts = [(c, j) for c, j in parts if j > c.i]
+            if len(parts) == 1:
+                c, j = parts[0]
+                i, c.i = c.i, j
+                return c.lines[i:j], c.times[i:j]
+            if parts:
+                keyed: list[tuple[int, int, RawLine]] = []
+                for c, j in parts:
+                    keyed.extend(zip(c.times[c.i : j], repeat(c.index), c.lines[c.i : j]))
+                    c.i = j
+                keyed.sort(key=_TIME_THEN_FILE)
+                return [x[2] for x in keyed], [x[0] for x in keyed]
+        c = min(active, key=_head)
+        lt, lidx = min(_head(o) for o in active if o is not c)
+        bound = lt if c.index < lidx else lt - 1
+        i, times = c.i, c.times
+        if c.ordered:
+            j = bisect_right(times, bound, i)
+        else:
+            j, n = i, len(times)
+            while j < n and times[j] <= bound:
+                j += 1
+        c.i = j
+        return c.lines[i:j], times[i:j]
 
     def _event_ns(self, text: str) -> int | None:
+        """Event time of a line, or None.  RFC 3339 times are read to the
+        microsecond here (enough to order and pace lines)."""
         try:
-            v = getattr(self._ts_decoder.decode(text), self.time_field)
-            return parse_timestamp(v) if v is not None else None
-        except (msgspec.DecodeError, ValueError, TypeError):
-            return None
+            v = getattr(self._ts_fast.decode(text), self.time_field)
+        except msgspec.DecodeError:
+            try:
+                v = getattr(self._ts_decoder.decode(text), self.time_field)
+                return parse_timestamp(v) if v is not None else None
+            except (msgspec.DecodeError, ValueError, TypeError, OverflowError):
+                return None
+        return _fast_ns(v)
 
 
 class _Pacer:

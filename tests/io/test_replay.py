@@ -173,3 +173,71 @@ async def test_pipeline_replay_source_resolves_globs(tmp_path: pathlib.Path, spe
     got = flat(await collect(logic))
     assert got[0].startswith("b.jsonl:1:")
     assert len(got) == 15
+
+
+def reference_merge(files: list[list[str]]) -> list[tuple[int, int]]:
+    """The merge the replay promises, written the plain way: always the
+    smallest head by (event time, file index); a line without a time has
+    the time of the line before it in its file (or comes first)."""
+    import heapq
+
+    keyed = []
+    for rows in files:
+        prev = -(1 << 63)
+        keys = []
+        for r in rows:
+            try:
+                prev = parse_timestamp(json.loads(r)["ts"])
+            except (ValueError, KeyError, TypeError):
+                pass
+            keys.append(prev)
+        keyed.append(keys)
+    heads = [(keyed[f][0], f, 0) for f in range(len(files)) if files[f]]
+    heapq.heapify(heads)
+    out = []
+    while heads:
+        _, f, i = heapq.heappop(heads)
+        out.append((f, i))
+        if i + 1 < len(files[f]):
+            heapq.heappush(heads, (keyed[f][i + 1], f, i + 1))
+    return out
+
+
+@pytest.mark.parametrize("chunk", [97, 4096, 1 << 20])
+async def test_out_of_order_files_merge_the_same_at_any_chunk_batch_or_speed(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    import random
+
+    import srestream.io._files as files_mod
+
+    monkeypatch.setattr(files_mod, "CHUNK_BYTES", chunk)
+    rnd = random.Random(chunk)
+    files = []
+    for k in range(4):
+        rows = []
+        t = 0.0
+        for i in range(300):
+            t += rnd.choice([0.0, 0.001, 0.01, 0.2])
+            jitter = -rnd.choice([0, 0, 0, 0.5, 3])  # some lines earlier than the one before
+            if rnd.random() < 0.05:
+                rows.append(f"plain text line {k}-{i}")
+            else:
+                rows.append(json.dumps({"ts": _ts(max(0.0, t + jitter)), "k": k, "i": i}))
+        files.append(rows)
+    paths = [_write(tmp_path / f"f{k}.jsonl", rows) for k, rows in enumerate(files)]
+    names = [f"f{k}" for k in range(4)]
+    want = [f"f{f}:{i + 1}" for f, i in reference_merge(files)]
+
+    def ids(batches: list[list[str]]) -> list[str]:
+        return [":".join(x.split(":")[:2]) for x in flat(batches)]
+
+    for size in (1, 7, 1024):
+        assert ids(await collect(FileReplay(paths, batch_size=size, source_names=names))) == want
+    paced = FileReplay(paths, batch_size=64, source_names=names, speed=1e6)
+    assert ids(await collect(paced)) == want
+    first = FileReplay(paths, batch_size=50, source_names=names)
+    head = ids(await collect(first, stop_after=7))
+    second = FileReplay(paths, batch_size=50, source_names=names)
+    second.restore(first.snapshot())
+    assert head + ids(await collect(second)) == want
