@@ -148,6 +148,7 @@ _FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goro
 # (On UTF-8 bytes: ``bytes.translate`` is an order of magnitude faster than
 # ``str.translate``, and no byte of a multi-byte character is an ASCII digit.)
 _ZERO: Final = bytes.maketrans(b"23456789", b"11111111")
+_MAX_CACHED_LINE: Final = 512
 
 
 class Tokenizer:
@@ -160,14 +161,21 @@ class Tokenizer:
     A cold cache changes nothing but speed.
     """
 
-    __slots__ = ("_cache", "_shapes", "_lines", "max_cache", "max_tokens")
+    __slots__ = ("_cache", "_shapes", "_lines", "max_cache", "max_line_cache", "max_tokens")
 
-    def __init__(self, *, max_cache: int = 200_000, max_tokens: int = 128) -> None:
+    def __init__(
+        self, *, max_cache: int = 100_000, max_line_cache: int = 32_768, max_tokens: int = 128
+    ) -> None:
         self._cache: dict[str, str] = {}
         self._shapes: dict[bytes, str] = {}
         self._lines: dict[bytes, tuple[str, ...]] = {}
         self.max_cache = max_cache
+        self.max_line_cache = max_line_cache
         self.max_tokens = max_tokens
+
+    def cache_sizes(self) -> tuple[int, int]:
+        """(tokens, lines) held by the caches: both bounded."""
+        return len(self._cache) + len(self._shapes), len(self._lines)
 
     def tokens(self, message: str) -> tuple[str, ...]:
         """The masked tokens of ``message`` (multi-line messages folded).
@@ -181,8 +189,9 @@ class Tokenizer:
         if hit is not None:
             return hit
         result = self._tokens(message)
-        if _VERSIONISH(shape) is None:
-            if len(lines) >= self.max_cache:
+        # Long lines are left out: the line cache stays small in bytes too.
+        if len(shape) <= _MAX_CACHED_LINE and _VERSIONISH(shape) is None:
+            if len(lines) >= self.max_line_cache:
                 lines.clear()
             lines[shape] = result
         return result

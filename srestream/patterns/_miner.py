@@ -120,7 +120,7 @@ class TemplateMiner:
         max_children: int = 100,
         max_differences: int = 1,
         max_clusters: int = 10_000,
-        max_line_cache: int = 100_000,
+        max_line_cache: int = 50_000,
         tokenizer: Tokenizer | None = None,
     ) -> None:
         if not 0.0 <= similarity_threshold <= 1.0:
@@ -157,18 +157,23 @@ class TemplateMiner:
         return self._clusters.get(template_id)
 
     def statistics(self) -> dict[str, int]:
-        """Live clusters and tree nodes, evictions and line-cache hits."""
+        """Live clusters and tree nodes, evictions, line-cache hits and the
+        sizes of the (bounded) caches."""
         nodes = 0
         stack = list(self._root.values())
         while stack:
             node = stack.pop()
             nodes += 1
             stack.extend(node.children.values())
+        cached_tokens, cached_lines = self.tokenizer.cache_sizes()
         return {
             "clusters": len(self._clusters),
             "tree_nodes": nodes,
             "evictions": self.evictions,
             "cache_hits": self.cache_hits,
+            "cached_token_sequences": len(self._line_cache),
+            "cached_tokens": cached_tokens,
+            "cached_lines": cached_lines,
         }
 
     def add(

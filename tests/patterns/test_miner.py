@@ -40,6 +40,11 @@ def test_cluster_count_stays_bounded_on_an_unbounded_stream() -> None:
     stats = miner.statistics()
     assert stats["clusters"] == 1000
     assert stats["evictions"] >= 190_000
+    # Every cache is bounded too: memory does not grow with the stream.
+    tok = miner.tokenizer
+    assert stats["cached_lines"] <= tok.max_line_cache
+    assert stats["cached_tokens"] <= 2 * (tok.max_cache + 1)
+    assert stats["cached_token_sequences"] <= miner.max_line_cache
     # The tree is pruned with its clusters: a few nodes per live cluster at most.
     assert peak_nodes <= 1000 * 3 + 20
 
