@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 
 from .._errors import ConfigError, Problem
+from .._output import rfc3339_ms
 
 __all__ = [
     "REPORT_WINDOWS_DAYS",
@@ -45,6 +46,7 @@ __all__ = [
     "render_json",
     "render_markdown",
     "run_report_command",
+    "sparkline",
 ]
 
 MINUTE_NS = 60_000_000_000
@@ -103,6 +105,9 @@ class SLOCompliance(msgspec.Struct, frozen=True, kw_only=True):
     period: str
     period_window: WindowFigures
     windows: list[WindowFigures]
+    daily: list[tuple[int, int, int]] = []
+    """The trend line: ``(day_ts_ns, good, total)`` for each of the 90 UTC
+    days before the report's day (days without rollups left out)."""
 
 
 class GroupCompliance(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,6 +176,18 @@ def _window_sums(db: sqlite3.Connection, start: int, end: int) -> _Sums:
     return acc
 
 
+def _daily(db: sqlite3.Connection, day_end: int, days: int) -> dict[tuple[str, str],
+                                                                   list[tuple[int, int, int]]]:
+    out: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    rows = db.execute(
+        "SELECT slo, service, bucket_ts_ns, good, total FROM sli_rollup_day "
+        "WHERE bucket_ts_ns >= ? AND bucket_ts_ns < ? ORDER BY bucket_ts_ns",  # the key order
+        (day_end - days * DAY_NS, day_end))
+    for slo, service, day, good, total in rows:
+        out.setdefault((slo, service), []).append((day, good, total))
+    return out
+
+
 # ------------------------------------------------------------------ figures
 
 
@@ -216,6 +233,7 @@ def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) 
             sums[key] = _window_sums(db, start, end)
         return sums[key]
 
+    daily = _daily(db, at // DAY_NS * DAY_NS, max(REPORT_WINDOWS_DAYS))
     out_slos = []
     for slo in slos:
         key = (slo.slo, slo.service)
@@ -229,7 +247,7 @@ def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) 
             slo=slo.slo, service=slo.service, team=slo.team, tier=slo.tier,
             component=slo.component, objective=slo.objective, period=slo.period,
             period_window=_figures(slo.period, slo, ps, at, window(ps, at).get(key)),
-            windows=wins,
+            windows=wins, daily=daily.get(key, []),
         ))
     known = {(s.slo, s.service) for s in slos}
     # every stored rollup also lands in the day table: it names every key
@@ -271,17 +289,16 @@ _json = msgspec.json.Encoder()
 
 
 def _with_times(node: Any) -> Any:
-    """Add an RFC 3339 sibling (``at``, ``start``...) to every ``*_ts_ns``."""
-    from .._output import rfc3339_ms
-
+    """Add an RFC 3339 sibling (``at``, ``start``...) to every ``*_ts_ns``
+    of the dicts in ``node`` (lists of scalars, like ``daily``, stay as they are)."""
     if isinstance(node, dict):
         out = {}
         for k, v in node.items():
             if k.endswith("_ts_ns") and isinstance(v, int):
                 out[k[: -len("_ts_ns")]] = rfc3339_ms(v)
-            out[k] = _with_times(v)
+            out[k] = _with_times(v) if isinstance(v, (dict, list)) else v
         return out
-    if isinstance(node, list):
+    if isinstance(node, list) and node and isinstance(node[0], dict):
         return [_with_times(x) for x in node]
     return node
 
@@ -297,6 +314,30 @@ def _pct(x: float | None, digits: int = 3) -> str:
 
 def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(daily: Sequence[tuple[int, int, int]], objective: float, last_day_ts_ns: int,
+              days: int = 30) -> str:
+    """Daily burn rate as a sparkline over the ``days`` days ending with
+    ``last_day_ts_ns``: ▁ no burn, █ a day that burned its whole share of
+    the budget or more; ``·`` a day without traffic."""
+    if not daily:
+        return "—"
+    budget = (100.0 - objective) / 100.0
+    last = last_day_ts_ns
+    by_day = {d: (g, t) for d, g, t in daily}
+    chars = []
+    for i in range(days - 1, -1, -1):
+        g, t = by_day.get(last - i * DAY_NS, (0, 0))
+        if not t:
+            chars.append("·")
+            continue
+        burn = (t - g) / (budget * t)
+        chars.append(_SPARK[min(len(_SPARK) - 1, int(burn * (len(_SPARK) - 1) + 0.5))])
+    return "".join(chars)
 
 
 _ARROW = {"better": "↘ better", "worse": "↗ worse", "steady": "→ steady", None: "—"}
@@ -324,8 +365,9 @@ def render_markdown(report: ComplianceReport) -> str:
     lines += ["## SLOs", "",
               ("| service | SLO | team | objective | period | SLI (period) | budget consumed "
                "(period) | SLI 7d | SLI 30d | SLI 90d | budget consumed 7d / 30d / 90d | "
-               "trend 7d | coverage 7d / 30d / 90d |"),
-              "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|"]
+               "trend 7d | coverage 7d / 30d / 90d | daily burn (30d) |"),
+              "|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---|---|"]
+    last_day = report.at_ts_ns // DAY_NS * DAY_NS - DAY_NS
     for s in report.slos:
         w = s.windows
         p = s.period_window
@@ -335,7 +377,8 @@ def render_markdown(report: ComplianceReport) -> str:
             f"{_pct(p.sli)}{mark} | {100 * p.budget_consumed:.1f}% | {_pct(w[0].sli)} | "
             f"{_pct(w[1].sli)} | {_pct(w[2].sli)} | "
             f"{' / '.join(f'{100 * x.budget_consumed:.1f}%' for x in w)} | {_ARROW[w[0].trend]} | "
-            f"{' / '.join(f'{100 * x.coverage:.1f}%' for x in w)} |")
+            f"{' / '.join(f'{100 * x.coverage:.1f}%' for x in w)} | "
+            f"{sparkline(s.daily, s.objective, last_day)} |")
     if report.unknown_in_ledger:
         lines += ["", "Rollups in the ledger for SLOs not in the SLO file: "
                   + ", ".join(report.unknown_in_ledger)]

@@ -120,6 +120,13 @@ def test_json_report_figures_match_the_rollups(ledger: tuple[pathlib.Path, list[
             assert w["trend"] == ("worse" if delta > 0.05 else "better" if delta < -0.05
                                   else "steady")
             assert w["compliant"] == (want["sli"] >= objective)  # type: ignore[operator]
+    # the daily trend line: the 90 whole days before the report's day
+    day_end = end // DAY_NS * DAY_NS
+    daily = by_key[("availability", "checkout")]["daily"]
+    assert [d[0] for d in daily] == [day_end - i * DAY_NS for i in range(90, 0, -1)]
+    for day, good, total in daily[::17]:
+        want = expect(rollups, "availability", "checkout", 99.9, day, day + DAY_NS)
+        assert (good, total) == (want["good"], want["total"])
     # the bad week (days 150..157) breaks the 30-day availability of checkout
     assert by_key[("availability", "checkout")]["windows"][1]["compliant"] is False
     assert by_key[("availability", "checkout")]["windows"][0]["trend"] == "better"
@@ -153,6 +160,9 @@ def test_markdown_report_lists_teams_services_and_slos(
         assert heading in text
     assert "| checkout | availability | payments | 99.9% | 30d |" in text
     assert "| search | availability | discovery | 99.5% | month |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| checkout | availability"))
+    spark = row.rstrip(" |").rsplit("| ", 1)[1]
+    assert len(spark) == 30 and set(spark) <= set("▁▂▃▄▅▆▇█·")
 
 
 def test_compaction_keeps_hour_aligned_reports_identical(
