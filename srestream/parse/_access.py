@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from .._component import BuildContext, Outputs
-from .._registry import register
 from .._records import Level, LogRecord, RawLine
+from .._registry import register
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
 
-__all__ = ["parse_access_line", "access_line_parser", "parse_access_log", "ParseAccessLogStage"]
+__all__ = ["ParseAccessLogStage", "access_line_parser", "parse_access_line", "parse_access_log"]
 
 
 def _quoted(s: str, i: int, what: str) -> tuple[str, int]:
@@ -47,6 +47,62 @@ def parse_access_line(line: str, extra_fields: Sequence[str] = ()) -> dict[str, 
     >>> f["method"], f["path"], f["status"], f["bytes"], f["user"]
     ('GET', '/a.gif', 200, 2326, 'frank')
     """
+    if "\\" not in line:
+        parts = line.split('"')
+        n = len(parts)
+        if n == 3 or n >= 7:
+            out = _fast(parts[:7])
+            if out is not None:
+                if extra_fields and n >= 7:
+                    _extras('"'.join(parts[6:]), 0, extra_fields, out)
+                return out
+    return _careful(line, extra_fields)
+
+
+def _fast(parts: list[str]) -> dict[str, Any] | None:
+    """Split on quotes (no escapes in the line): None if anything looks off,
+    and the careful parser decides (and names the field)."""
+    head = parts[0].split(" ")
+    if len(head) != 5 or head[4] != "" or head[3][:1] != "[" or head[3][-1:] != "]":
+        return None
+    ts = head[3][1:-1]
+    mid = parts[2].split(" ")
+    if len(mid) != 4 or mid[0] != "" or len(mid[1]) != 3 or not mid[1].isdigit():
+        return None
+    if len(parts) == 3:
+        if mid[3] != "":
+            return None
+    elif mid[3] != "" or parts[4] != " ":
+        return None
+    status = int(mid[1])
+    request = parts[1]
+    out: dict[str, Any] = {"client_ip": head[0], "timestamp": ts}
+    if head[1] != "-":
+        out["ident"] = head[1]
+    if head[2] != "-":
+        out["user"] = head[2]
+    out["request"] = request
+    out["message"] = request
+    rq = request.split(" ")
+    if len(rq) == 3:
+        out["method"], out["path"], out["protocol"] = rq
+    out["status"] = status
+    out["level"] = Level.ERROR if status >= 500 else Level.WARN if status >= 400 else Level.INFO
+    b = mid[2]
+    if b.isdigit():
+        out["bytes"] = int(b)
+    elif b != "-":
+        return None
+    if len(parts) > 3:
+        if parts[3] != "-":
+            out["referer"] = parts[3]
+        if parts[5] != "-":
+            out["user_agent"] = parts[5]
+    return out
+
+
+def _careful(line: str, extra_fields: Sequence[str] = ()) -> dict[str, Any]:
+    """Field by field, with escapes; ValueError names the field that fails."""
     host, ident, user, rest = (line.split(" ", 3) + ["", "", ""])[:4]
     if not rest.startswith("["):
         raise ValueError("timestamp: expected '[dd/Mon/yyyy:hh:mm:ss zone]' after host, ident, user")

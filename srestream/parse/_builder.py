@@ -14,20 +14,44 @@ Generated source uses only constants from the plan (keys through
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._records import LogRecord
-from ._levels import _LEVELS, level_number
+import msgspec
+
+from .._records import LogRecord, RawLine
+from ._levels import level_number
 from ._normalize import (
-    T_B3, T_B3P, T_B3S, T_B3T, T_COMPONENT, T_ENV, T_HEADERS, T_LATENCY, T_LEVEL, T_MSG,
-    T_PARENT, T_REQ, T_SERVICE, T_SPAN, T_STATUS, T_TEAM, T_TP, T_TRACE, T_TS, FieldError,
-    _status, _text, parse_duration_ns,
+    T_B3,
+    T_B3P,
+    T_B3S,
+    T_B3T,
+    T_COMPONENT,
+    T_ENV,
+    T_HEADERS,
+    T_LATENCY,
+    T_LEVEL,
+    T_MSG,
+    T_PARENT,
+    T_REQ,
+    T_SERVICE,
+    T_SPAN,
+    T_STATUS,
+    T_TEAM,
+    T_TP,
+    T_TRACE,
+    T_TS,
+    FieldError,
+    _status,
+    _text,
+    parse_duration_ns,
 )
+from ._time import _POW, _sec_cache
 
 if TYPE_CHECKING:
     from ._normalize import Builder, Normalizer
 
-__all__ = ["compile_builder"]
+__all__ = ["compile_builder", "compile_struct_batch"]
 
 _GENERIC_ONLY = {T_TP, T_B3, T_B3T, T_B3S, T_B3P, T_HEADERS, T_PARENT}
 
@@ -37,89 +61,202 @@ _TEXT_FIELDS = {
 }
 
 
+Fetch = Callable[[str], list[str]]
+"""Code lines that put the value of a source key into ``x`` (None if absent)."""
+
+
+def _body(
+    norm: Normalizer, present: dict[int, tuple[str, int]], fetch: Fetch, attrs: str,
+    ns: dict[str, Any],
+) -> list[str]:
+    """Statements (no indent) that build ``rec`` from the fetched fields;
+    a bad field raises FieldError naming it."""
+    lines: list[str] = []
+    add = lines.append
+    ts_missing = "no timestamp field (looked for " + ", ".join(
+        k for k, e in norm._keymap.items() if e[0] == T_TS) + ")"
+    if T_TS not in present:
+        add(f"raise _FieldError({ts_missing!r})")
+        return lines
+    key = present[T_TS][0]
+    lines += fetch(key)
+    add("if x is _UNSET:")
+    add(f"    raise _FieldError({ts_missing!r})")
+    # RFC 3339 UTC with a fraction, its second already seen: inline (most JSON logs).
+    add("ts_ns = None")
+    add("if x.__class__ is _str and x[-1:] == 'Z' and x[19:20] == '.':")
+    add("    base = _secs_get(x[:19])")
+    add("    if base is not None:")
+    add("        frac = x[20:-1]")
+    add("        if frac.isdigit() and len(frac) <= 9:")
+    add("            ts_ns = base + _int(frac) * _POW[len(frac)]")
+    add("if ts_ns is None:")
+    add("    try:")
+    add("        ts_ns = _ts(x)")
+    add("    except ValueError as exc:")
+    add(f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
+    if T_LEVEL in present:
+        lines += fetch(present[T_LEVEL][0])
+        add("if x.__class__ is _int and 0 <= x <= 24:")
+        add("    level = x")
+        add("else:")
+        add("    level = _levels.get(x) if x.__class__ is _str else None")
+        add("    if level is None:")
+        add("        level = _level_number(None if x is _UNSET else x)")
+        add("        if x.__class__ is _str and len(_levels) < 4096:")
+        add("            _levels[x] = level  # e.g. a host name in a Level column")
+    else:
+        add("level = 0")
+    defaults = {T_SERVICE: norm.default_service, T_ENV: norm.default_environment}
+    for ti, name in _TEXT_FIELDS.items():
+        default = defaults.get(ti, "")
+        if ti in present:
+            lines += fetch(present[ti][0])
+            add(f"{name} = x if x.__class__ is _str else "
+                f"({default!r} if x is None or x is _UNSET else _text(x))")
+        else:
+            add(f"{name} = {default!r}")
+    if T_STATUS in present:
+        key = present[T_STATUS][0]
+        lines += fetch(key)
+        add("if x.__class__ is _int:")
+        add("    status = x")
+        add("elif x is None or x is _UNSET:")
+        add("    status = None")
+        add("elif x.__class__ is _str and x.isdigit():")
+        add("    status = _int(x)")
+        add("else:")
+        add("    try:")
+        add("        status = _status(x)")
+        add("    except ValueError as exc:")
+        add(f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
+    else:
+        add("status = None")
+    if T_LATENCY in present:
+        key, unit = present[T_LATENCY]
+        lines += fetch(key)
+        add("if x.__class__ is _int:")
+        add(f"    latency_ns = x * {unit}")
+        add("elif x.__class__ is _float:")
+        add(f"    latency_ns = _round(x * {unit})")
+        add("elif x is None or x is _UNSET:")
+        add("    latency_ns = None")
+        add("elif x.__class__ is _str and x.replace('.', '', 1).isdigit():")
+        add(f"    latency_ns = _round(_float(x) * {unit})")
+        add("else:")
+        add("    try:")
+        add(f"        latency_ns = _duration(x, {unit})")
+        add("    except ValueError as exc:")
+        add(f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
+    else:
+        add("latency_ns = None")
+    # Pass only what may differ from the record's defaults (fewer keywords, faster).
+    args = ["ts_ns=ts_ns", "source=source", "position=position", f"attrs={attrs}"]
+    for ti, name in _TEXT_FIELDS.items():
+        if ti != T_TEAM and (ti in present or defaults.get(ti, "")):
+            args.append(f"{name}={name}")
+    args += [f"{n}={n}" for t, n in ((T_LEVEL, "level"), (T_STATUS, "status"),
+                                     (T_LATENCY, "latency_ns")) if t in present]
+    common = ", ".join(args)
+    if norm.redactor is not None:
+        ns["_red_text"] = norm.redactor.text
+        ns["_red_attrs"] = norm.redactor.attrs
+        add("message = _red_text(message)")
+        add(f"if {attrs}:")
+        add(f"    _red_attrs({attrs})")
+    if norm.catalog is not None:
+        ns["_catalog"] = norm.catalog.services
+        add("e = _catalog.get(service)")
+        add("if e is not None:")
+        add(f"    rec = _LogRecord({common}, team=team or e.team, tier=e.tier, owner=e.owner, "
+            "runbook_url=e.runbook_url, dependencies=e.dependencies)")
+        add("else:")
+        add(f"    rec = _LogRecord({common}, team=team)")
+    else:
+        add(f"rec = _LogRecord({common}, team=team)" if T_TEAM in present else f"rec = _LogRecord({common})")
+    return lines
+
+
+def _namespace(norm: Normalizer) -> dict[str, Any]:
+    return {
+        "_ts": norm.times.parse, "_levels": norm.level_names, "_level_number": level_number,
+        "_text": _text, "_status": _status, "_duration": parse_duration_ns,
+        "_FieldError": FieldError, "_LogRecord": LogRecord, "_str": str, "_int": int,
+        "_float": float, "_round": round, "_UNSET": msgspec.UNSET,
+        "_secs_get": _sec_cache.get if norm.times.time_format == "auto" else {}.get,
+        "_POW": _POW,
+    }
+
+
+def _indent(lines: list[str], n: int) -> list[str]:
+    pad = " " * n
+    return [pad + ln for ln in lines]
+
+
 def compile_builder(norm: Normalizer, plan: tuple[tuple[int, str, int], ...]) -> Builder | None:
     """A specialised ``build(fields, source, position) -> LogRecord`` for
     ``plan``, or None when the plan needs the generic path."""
     present = {ti: (key, unit) for ti, key, unit in plan}
     if _GENERIC_ONLY & present.keys():
         return None
-    ns: dict[str, Any] = {
-        "_ts": norm.times.parse, "_LEVELS": _LEVELS, "_level_number": level_number,
-        "_text": _text, "_status": _status, "_duration": parse_duration_ns,
-        "_FieldError": FieldError, "_LogRecord": LogRecord, "_str": str, "_int": int,
-        "_float": float, "_round": round,
-    }
+    ns = _namespace(norm)
+    body = _body(norm, present, lambda key: [f"x = pop({key!r})"], "fields", ns)
     lines = ["def build(fields, source, position):", "    pop = fields.pop"]
-    add = lines.append
-    if T_TS not in present:
-        keys = ", ".join(k for k, e in norm._keymap.items() if e[0] == T_TS)
-        add(f"    raise _FieldError({'no timestamp field (looked for ' + keys + ')'!r})")
-    else:
-        key = present[T_TS][0]
-        add("    try:")
-        add(f"        ts_ns = _ts(pop({key!r}))")
-        add("    except ValueError as exc:")
-        add(f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
-    if T_LEVEL in present:
-        add(f"    x = pop({present[T_LEVEL][0]!r})")
-        add("    level = _LEVELS.get(x) if x.__class__ is _str else None")
-        add("    if level is None:")
-        add("        level = _level_number(x)")
-    else:
-        add("    level = 0")
-    defaults = {T_SERVICE: norm.default_service, T_ENV: norm.default_environment}
-    for ti, name in _TEXT_FIELDS.items():
-        if ti in present:
-            add(f"    x = pop({present[ti][0]!r})")
-            add(f"    {name} = x if x.__class__ is _str else ('' if x is None else _text(x))")
-        else:
-            add(f"    {name} = {defaults.get(ti, '')!r}")
-    if T_STATUS in present:
-        key = present[T_STATUS][0]
-        add(f"    x = pop({key!r})")
-        add("    if x.__class__ is _int or x is None:")
-        add("        status = x")
-        add("    else:")
-        add("        try:")
-        add("            status = _status(x)")
-        add("        except ValueError as exc:")
-        add(f"            raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
-    else:
-        add("    status = None")
-    if T_LATENCY in present:
-        key, unit = present[T_LATENCY]
-        add(f"    x = pop({key!r})")
-        add("    if x.__class__ is _int:")
-        add(f"        latency_ns = x * {unit}")
-        add("    elif x.__class__ is _float:")
-        add(f"        latency_ns = _round(x * {unit})")
-        add("    elif x is None:")
-        add("        latency_ns = None")
-        add("    else:")
-        add("        try:")
-        add(f"            latency_ns = _duration(x, {unit})")
-        add("        except ValueError as exc:")
-        add(f"            raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
-    else:
-        add("    latency_ns = None")
-    common = (
-        "ts_ns=ts_ns, service=service, level=level, message=message, component=component, "
-        "environment=environment, status=status, latency_ns=latency_ns, trace_id=trace_id, "
-        "span_id=span_id, request_id=request_id, source=source, position=position, attrs=fields"
-    )
-    if norm.redactor is not None:
-        ns["_red_text"] = norm.redactor.text
-        ns["_red_attrs"] = norm.redactor.attrs
-        add("    message = _red_text(message)")
-        add("    if fields:")
-        add("        _red_attrs(fields)")
-    if norm.catalog is not None:
-        ns["_catalog"] = norm.catalog.services
-        add("    e = _catalog.get(service)")
-        add("    if e is not None:")
-        add(f"        return _LogRecord({common}, team=team or e.team, tier=e.tier, owner=e.owner, "
-            "runbook_url=e.runbook_url, dependencies=e.dependencies)")
-    add(f"    return _LogRecord({common}, team=team)")
+    lines += _indent(body, 4)
+    lines.append("    return rec")
     exec("\n".join(lines), ns)  # noqa: S102 - generated from the plan's constants only
     build: Builder = ns["build"]
     return build
+
+
+BatchBuilder = Callable[[Sequence[Any], Sequence[RawLine], Callable[[LogRecord], None],
+                         Callable[[RawLine, str], None]], None]
+
+
+def compile_struct_batch(
+    norm: Normalizer, keys: Sequence[str], fields: Sequence[str], what: str
+) -> BatchBuilder | None:
+    """A batch loop over decoded Structs whose attribute ``fields[i]`` holds
+    source key ``keys[i]`` (``msgspec.UNSET`` when a line lacks it).
+
+    Output equals what :meth:`Normalizer.record` makes of the same line as
+    a dict whose keys are in sorted order (the JSON dict path sorts for this
+    reason), so which path a line takes never shows.  None when a key needs
+    the generic path (trace headers) or two keys map to one field.
+    """
+    mapped: dict[int, tuple[str, int]] = {}
+    extras: list[tuple[str, str]] = []
+    for key, fname in zip(keys, fields):
+        e = norm._keymap.get(key)
+        if e is None:
+            extras.append((key, fname))
+            continue
+        ti, _, unit = e
+        if ti in _GENERIC_ONLY or ti in mapped:
+            return None
+        mapped[ti] = (key, unit)
+    attr_of = dict(zip(keys, fields))
+    ns = _namespace(norm)
+    body = _body(norm, mapped, lambda key: [f"x = k.{attr_of[key]}"], "attrs", ns)
+    lines = [
+        "def build_batch(objs, batch, emit, dead):",
+        "    for k, raw in zip(objs, batch):",
+        "        source = raw.source",
+        "        position = raw.position",
+        "        try:",
+        "            attrs = {}",
+    ]
+    for key, fname in sorted(extras):
+        lines.append(f"            x = k.{fname}")
+        lines.append("            if x is not _UNSET:")
+        lines.append(f"                attrs[{key!r}] = x")
+    lines += _indent(body, 12)
+    lines += [
+        "        except ValueError as exc:",
+        f"            dead(raw, {what + ': '!r} + str(exc))",
+        "            continue",
+        "        emit(rec)",
+    ]
+    exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
+    fn: BatchBuilder = ns["build_batch"]
+    return fn

@@ -23,7 +23,7 @@ import msgspec
 
 from .._errors import ConfigError, Problem
 
-__all__ = ["ServiceEntry", "ServiceCatalog", "load_service_catalog"]
+__all__ = ["ServiceCatalog", "ServiceEntry", "load_service_catalog"]
 
 
 class ServiceEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -1,12 +1,17 @@
 """JSON lines -> LogRecord.
 
-A batch is decoded with **one** msgspec call (the lines joined as the
-elements of one JSON array, decoded straight into a list of dicts), which
-is cheaper than decoding line by line; the normalizer then maps the
-well-known fields and leaves the rest, untouched, as ``attrs``.  If the
-batch holds a bad line the one call fails (or yields the wrong count) and
-that batch is decoded line by line, so each bad line gets its own dead
-letter with its position and reason.
+A batch is decoded with **one** msgspec call: the lines joined as the
+elements of one JSON array, decoded straight into a list of Structs with a
+field per key seen so far (``forbid_unknown_fields``: a line with a new key
+fails the call, its keys are learned, the Struct is rebuilt).  One
+generated loop then maps the well-known fields (the normalizer's mapping)
+and puts every other key into ``attrs``, in sorted key order.  Keys that
+need the generic normalizer (trace headers, two spellings of one field)
+switch the stream to decoding dicts; the records are the same either way.
+
+If the batch holds a bad line, the one call fails (or yields the wrong
+count) and that batch is decoded line by line, so each bad line gets its
+own dead letter with its position and reason.
 """
 
 from __future__ import annotations
@@ -19,14 +24,89 @@ import msgspec
 from .._component import BuildContext, Outputs
 from .._records import LogRecord, RawLine
 from .._registry import register
+from ._builder import BatchBuilder, compile_struct_batch
 from ._levels import level_number
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, deadletter, run_parser
 
-__all__ = ["parse_json", "parse_json_batch", "ParseJsonStage", "level_number"]
+__all__ = ["ParseJsonStage", "level_number", "parse_json", "parse_json_batch"]
 
 _decode_one = msgspec.json.Decoder(dict[str, Any]).decode
 _decode_many = msgspec.json.Decoder(list[dict[str, Any]]).decode
+_WHAT = "JSON log line"
+MAX_STRUCT_KEYS = 128
+"""Distinct keys the Struct path learns at most; beyond, the dict path."""
+
+
+class _StructPath:
+    """The fast path: lines decoded straight into a Struct with a field per
+    key seen so far (unknown keys refused, so a new key is noticed and
+    learned), then turned into records by one generated batch loop."""
+
+    __slots__ = ("build", "decode", "keys", "known", "norm", "usable")
+
+    def __init__(self, norm: Normalizer) -> None:
+        self.norm = norm
+        self.keys: list[str] = []
+        self.known: set[str] = set()
+        self.decode: Any = None
+        self.build: BatchBuilder | None = None
+        self.usable = True
+
+    def learn(self, dicts: Sequence[dict[str, Any]]) -> None:
+        new = False
+        for d in dicts:
+            for k in d:
+                if k not in self.known:
+                    self.known.add(k)
+                    self.keys.append(k)
+                    new = True
+        if not new:
+            return
+        if len(self.keys) > MAX_STRUCT_KEYS:
+            self.usable = False
+            return
+        names = [f"f{i}" for i in range(len(self.keys))]
+        build = compile_struct_batch(self.norm, self.keys, names, _WHAT)
+        if build is None:  # trace headers, or two keys for one field: the dict path
+            self.usable = False
+            return
+        line_type = msgspec.defstruct(
+            "JsonLine", [(n, Any, msgspec.UNSET) for n in names],
+            rename=dict(zip(names, self.keys)), forbid_unknown_fields=True, gc=False,
+        )
+        self.decode = msgspec.json.Decoder(list[line_type]).decode  # type: ignore[valid-type]
+        self.build = build
+
+    def run(self, text: str, batch: Sequence[RawLine], outputs: Outputs,
+            out: list[LogRecord]) -> list[dict[str, Any]] | None:
+        """Parse the batch into ``out`` and return None; or return the batch
+        decoded as dicts for the dict path (a key needs it); raises
+        DecodeError/ValidationError when a line is bad."""
+        objs = None
+        if self.decode is not None:
+            try:
+                objs = self.decode(text)
+            except msgspec.ValidationError:
+                objs = None  # a key not seen before (or not an object)
+        if objs is None:
+            dicts: list[dict[str, Any]] = _decode_many(text)
+            if len(dicts) != len(batch):
+                raise msgspec.DecodeError("line count")
+            self.learn(dicts)
+            if not self.usable:
+                return dicts
+            objs = self.decode(text)
+        if len(objs) != len(batch):
+            raise msgspec.DecodeError("line count")
+        norm = self.norm
+
+        def dead(raw: RawLine, reason: str) -> None:
+            deadletter(outputs, norm, raw, reason)
+
+        assert self.build is not None
+        self.build(objs, batch, out.append, dead)
+        return None
 
 
 def parse_json_batch(
@@ -34,24 +114,35 @@ def parse_json_batch(
 ) -> list[LogRecord]:
     """Decode and normalize one batch of JSON log lines."""
     norm = normalizer if normalizer is not None else _default_normalizer()
-    objs: list[dict[str, Any]] | None
-    try:
-        objs = _decode_many("[" + ",".join([r.text for r in batch]) + "]")
-        if len(objs) != len(batch):
-            objs = None  # a line held two values (or none): find it line by line
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        objs = None
     out: list[LogRecord] = []
+    if not batch:
+        return out
+    path = norm.json_path
+    if path is None:
+        path = norm.json_path = _StructPath(norm)
+    text = "[" + ",".join([r.text for r in batch]) + "]"
+    dicts: list[dict[str, Any]] | None = None
+    try:
+        if path.usable:
+            dicts = path.run(text, batch, outputs, out)
+            if dicts is None:
+                return out
+        else:
+            dicts = _decode_many(text)
+            if len(dicts) != len(batch):
+                dicts = None  # a line held two values (or none): find it line by line
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        dicts = None
     append = out.append
     record = norm.record
-    if objs is not None:
-        for raw, obj in zip(batch, objs):
+    if dicts is not None:
+        for raw, obj in zip(batch, dicts):
             try:
-                append(record(obj, raw.source, raw.position))
+                append(record(dict(sorted(obj.items())), raw.source, raw.position))
             except ValueError as exc:
-                deadletter(outputs, norm, raw, f"JSON log line: {exc}")
+                deadletter(outputs, norm, raw, f"{_WHAT}: {exc}")
         return out
-    for raw in batch:
+    for raw in batch:  # a bad line in the batch: line by line, each its own reason
         try:
             obj = _decode_one(raw.text)
         except msgspec.ValidationError:
@@ -60,10 +151,15 @@ def parse_json_batch(
         except msgspec.DecodeError as exc:
             deadletter(outputs, norm, raw, f"invalid JSON log line: {exc}")
             continue
+        if path.usable:
+            path.learn([obj])
+        if path.usable:
+            path.run("[" + raw.text + "]", [raw], outputs, out)
+            continue
         try:
-            append(record(obj, raw.source, raw.position))
+            append(record(dict(sorted(obj.items())), raw.source, raw.position))
         except ValueError as exc:
-            deadletter(outputs, norm, raw, f"JSON log line: {exc}")
+            deadletter(outputs, norm, raw, f"{_WHAT}: {exc}")
     return out
 
 

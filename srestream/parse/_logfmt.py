@@ -11,17 +11,18 @@ with quotes goes through a scanner that finds each quoted value's end with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from operator import methodcaller
 from typing import Any
 
 import msgspec
 
 from .._component import BuildContext, Outputs
-from .._registry import register
 from .._records import LogRecord, RawLine
+from .._registry import register
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
 
-__all__ = ["parse_logfmt_line", "parse_logfmt", "ParseLogfmtStage"]
+__all__ = ["ParseLogfmtStage", "parse_logfmt", "parse_logfmt_line"]
 
 _json_str = msgspec.json.Decoder(str).decode
 
@@ -33,15 +34,48 @@ def parse_logfmt_line(line: str) -> dict[str, Any]:
     >>> parse_logfmt_line('level=info msg="disk \\\\"full\\\\"" retry')
     {'level': 'info', 'msg': 'disk "full"', 'retry': True}
     """
-    if '"' not in line and "\\" not in line:
-        out: dict[str, Any] = {}
-        for tok in line.split():
-            k, sep, v = tok.partition("=")
-            if not k:
-                raise ValueError(f"empty key before {tok!r}")
-            out[k] = v if sep else True
+    if "\\" in line:
+        return _scan(line)  # escapes: the careful way
+    out: dict[str, Any] = {}
+    if '"' not in line:
+        _pairs(line, out)
         return out
-    return _scan(line)
+    # Quotes without escapes: pieces alternate outside / inside quotes.
+    parts = line.split('"')
+    if len(parts) % 2 == 0:
+        return _scan(line)  # an unterminated quote: let the scanner say where
+    last = len(parts) - 1
+    for i in range(0, last + 1, 2):
+        outside = parts[i]
+        if i and outside and outside[0] not in " \t":
+            return _scan(line)  # text glued to a closing quote: the scanner reports it
+        if i == last:
+            _pairs(outside, out)
+            break
+        if not outside.endswith("=") or outside[-2:-1] in (" ", "\t", ""):
+            return _scan(line)  # a quote that does not open a value
+        head, _, key = outside[:-1].rpartition(" ")
+        if "\t" in key:
+            head, _, key = outside[:-1].rpartition("\t")
+        if head:
+            _pairs(head, out)
+        out[key] = parts[i + 1]
+    return out
+
+
+def _pairs(text: str, out: dict[str, Any]) -> None:
+    toks = text.split()
+    try:
+        out.update(map(_split_pair, toks))  # every token is key=value: all in C
+    except ValueError:  # a bare key (a flag): token by token
+        for tok in toks:
+            k, sep, v = tok.partition("=")
+            out[k] = v if sep else True
+    if "" in out:
+        raise ValueError("empty key before '=' in " + repr(next(t for t in toks if t[:1] == "=")))
+
+
+_split_pair = methodcaller("split", "=", 1)
 
 
 def _scan(line: str) -> dict[str, Any]:

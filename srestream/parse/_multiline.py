@@ -29,10 +29,10 @@ from typing import Any
 
 from .._component import BuildContext, StageConfig
 from .._errors import ConfigError, Problem
-from .._registry import register
 from .._records import RawLine
+from .._registry import register
 
-__all__ = ["StackTraceFolder", "fold_stack_traces", "FoldStackTracesStage"]
+__all__ = ["FoldStackTracesStage", "StackTraceFolder", "fold_stack_traces"]
 
 _JAVA_EXC = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)\b(?::|$)")
 _CONT_PREFIXES = ("Caused by: ", "Suppressed: ", "Exception in thread ", "Traceback (most recent call last):")
@@ -138,7 +138,7 @@ async def fold_stack_traces(
 ) -> AsyncIterator[list[RawLine]]:
     """Fold stack-trace lines into the record that starts them."""
     folder = StackTraceFolder(start_pattern=start_pattern, max_lines=max_lines)
-    async with aclosing(folder(batches)) as gen:
+    async with aclosing(folder(batches)) as gen:  # type: ignore[type-var]
         async for out in gen:
             yield out
 

@@ -23,7 +23,7 @@ and a pop per mapped field.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -34,7 +34,7 @@ from ._redact import Redactor
 from ._time import TimestampParser
 from ._trace import TraceContext, b3_from_headers, parse_b3, parse_traceparent
 
-__all__ = ["FieldMapping", "FieldError", "Normalizer", "parse_duration_ns"]
+__all__ = ["FieldError", "FieldMapping", "Normalizer", "parse_duration_ns"]
 
 
 class FieldError(ValueError):
@@ -77,10 +77,27 @@ class FieldMapping(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 _TARGETS = tuple(f for f in FieldMapping.__struct_fields__ if f != "latency_unit")
-(
-    T_TS, T_LEVEL, T_MSG, T_SERVICE, T_COMPONENT, T_TEAM, T_ENV, T_STATUS, T_LATENCY, T_REQ,
-    T_TRACE, T_SPAN, T_PARENT, T_TP, T_B3, T_B3T, T_B3S, T_B3P, T_HEADERS,
-) = range(len(_TARGETS))
+# Indices of the targets, in FieldMapping's field order.
+T_TS: Final = 0
+T_LEVEL: Final = 1
+T_MSG: Final = 2
+T_SERVICE: Final = 3
+T_COMPONENT: Final = 4
+T_TEAM: Final = 5
+T_ENV: Final = 6
+T_STATUS: Final = 7
+T_LATENCY: Final = 8
+T_REQ: Final = 9
+T_TRACE: Final = 10
+T_SPAN: Final = 11
+T_PARENT: Final = 12
+T_TP: Final = 13
+T_B3: Final = 14
+T_B3T: Final = 15
+T_B3S: Final = 16
+T_B3P: Final = 17
+T_HEADERS: Final = 18
+assert _TARGETS[T_HEADERS] == "headers" and _TARGETS[T_LATENCY] == "latency"
 NT = len(_TARGETS)
 
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -132,7 +149,7 @@ def _status(value: Any) -> int:
 
 def _text(v: Any) -> str:
     if v.__class__ is str:
-        return v  # type: ignore[no-any-return]
+        return str(v)
     if isinstance(v, dict | list):
         return msgspec.json.encode(v).decode()
     return str(v)
@@ -153,8 +170,20 @@ class Normalizer:
     """
 
     __slots__ = (
-        "_keymap", "_plans", "times", "catalog", "redactor", "default_service",
-        "default_environment", "_unit", "_header_keys", "_header_req", "_builders", "_compiled",
+        "_builders",
+        "_compiled",
+        "_header_keys",
+        "_header_req",
+        "_keymap",
+        "_plans",
+        "_unit",
+        "catalog",
+        "default_environment",
+        "default_service",
+        "json_path",
+        "level_names",
+        "redactor",
+        "times",
     )
 
     def __init__(
@@ -196,6 +225,10 @@ class Normalizer:
         self._header_req = T_REQ
         self._plans: dict[tuple[str, ...], tuple[tuple[int, str, int], ...]] = {}
         self._builders: dict[tuple[str, ...], Builder] = {}
+        self.json_path: Any = None
+        """The JSON parser's learned Struct path (see ``_json``)."""
+        self.level_names: dict[str, int] = dict(_LEVELS)
+        """Level spellings seen, with their number (grows with new spellings, bounded)."""
         self._compiled = 0
         self.times = times or TimestampParser()
         self.catalog = catalog
@@ -382,4 +415,4 @@ def _key(plan: tuple[tuple[int, str, int], ...], target: int, default: str = "")
     return default or _TARGETS[target]
 
 
-from ._builder import compile_builder  # noqa: E402  (it needs the names above)
+from ._builder import compile_builder

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["RedactionRule", "Redaction", "Redactor"]
+__all__ = ["Redaction", "RedactionRule", "Redactor"]
 
 
 class RedactionRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,6 +59,14 @@ _BEARER = re.compile(r"([Bb]earer\s+)[A-Za-z0-9\-._~+/]+=*")
 Guard = Callable[[str], bool]
 
 
+def _contains(literal: str) -> Guard:
+    return lambda s: literal in s
+
+
+def _always(s: str) -> bool:
+    return True
+
+
 class Redactor:
     """Applies a :class:`Redaction` to text and to record attributes."""
 
@@ -77,7 +85,7 @@ class Redactor:
                 steps.append((lambda s: "earer" in s, _BEARER, r"\1[TOKEN]"))
             for rule in config.rules:
                 lit = rule.contains
-                guard: Guard = (lambda s, lit=lit: lit in s) if lit else (lambda s: True)
+                guard: Guard = _contains(lit) if lit else _always
                 steps.append((guard, re.compile(rule.pattern), rule.replacement))
         self._steps = tuple(steps)
         self.enabled = bool(steps)

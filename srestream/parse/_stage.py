@@ -24,7 +24,7 @@ from ._normalize import FieldMapping, Normalizer
 from ._redact import Redaction, Redactor
 from ._time import TimestampParser, parse_timestamp
 
-__all__ = ["LineParser", "BatchParser", "parse_batch", "run_parser", "ParseStageConfig", "ParseLogic"]
+__all__ = ["BatchParser", "LineParser", "ParseLogic", "ParseStageConfig", "parse_batch", "run_parser"]
 
 LineParser = Callable[[str], dict[str, Any]]
 BatchParser = Callable[[Sequence[RawLine], Outputs], list[LogRecord]]

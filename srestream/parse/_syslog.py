@@ -19,13 +19,13 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from .._component import BuildContext, Outputs
-from .._registry import register
 from .._records import LogRecord, RawLine
+from .._registry import register
 from ._levels import syslog_severity_level
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
 
-__all__ = ["parse_syslog_line", "parse_syslog", "ParseSyslogStage"]
+__all__ = ["ParseSyslogStage", "parse_syslog", "parse_syslog_line"]
 
 _MONTHS = frozenset(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
 
@@ -130,6 +130,11 @@ def _structured_data(s: str) -> tuple[dict[str, dict[str, str]], int]:
                 raise ValueError(f"structured data: expected name=\"value\" in [{sd_id}]")
             name = s[j + 1 : eq]
             k = eq + 2
+            end = s.find('"', k)
+            if end > 0 and "\\" not in s[k:end]:  # no escapes: one slice
+                params[name] = s[k:end]
+                j = end + 1
+                continue
             buf: list[str] = []
             start = k
             while True:

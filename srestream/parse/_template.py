@@ -28,12 +28,12 @@ from typing import Any
 
 from .._component import BuildContext, Outputs
 from .._errors import ConfigError, Problem
-from .._registry import register
 from .._records import LogRecord, RawLine
+from .._registry import register
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
 
-__all__ = ["HeaderTemplate", "parse_template", "ParseTemplateStage", "DEFAULT_TIME_FIELDS"]
+__all__ = ["DEFAULT_TIME_FIELDS", "HeaderTemplate", "ParseTemplateStage", "parse_template"]
 
 DEFAULT_TIME_FIELDS = ("Date", "Day", "Month", "Time", "Timestamp", "Datetime")
 _FIELD = re.compile(r"<([^<>]+)>")
@@ -67,7 +67,7 @@ class HeaderTemplate:
     {'Date': '17/06/09', 'Time': '20:10:40', 'Level': 'INFO', 'Component': 'spark.SecurityManager', 'Content': 'Changing view acls to: yarn'}
     """
 
-    __slots__ = ("template", "names", "regex", "_plan", "_prefix", "_suffix")
+    __slots__ = ("_optional", "_plan", "_prefix", "_steps", "_suffix", "names", "regex", "template")
 
     def __init__(self, template: str) -> None:
         self.template = template
@@ -96,6 +96,10 @@ class HeaderTemplate:
             self._plan = tuple(p for p in inner if p is not None)
             self._prefix = plain[0] or ""
             self._suffix = plain[-1] or ""
+        # (literal, its length, starts with a space, ends with a space) per field
+        self._steps = tuple((p, len(p), p[0] == " ", p[-1] == " ") for p in self._plan or ())
+        # Unmatched optional groups come back as None: only then filter them.
+        self._optional = self._plan is None and any(c in "?*|" for c in "".join(literals))
 
     def match(self, line: str) -> dict[str, str] | None:
         """The fields of ``line`` (stripped), or None if it does not match."""
@@ -107,7 +111,9 @@ class HeaderTemplate:
         m = self.regex.match(line)
         if m is None:
             return None
-        return {k: v for k, v in m.groupdict().items() if v is not None}  # unmatched optional parts
+        if self._optional:  # leave out unmatched optional parts
+            return {k: v for k, v in m.groupdict().items() if v is not None}
+        return m.groupdict()
 
     def _split(self, line: str) -> dict[str, str] | None:
         pos = 0
@@ -124,38 +130,38 @@ class HeaderTemplate:
                 return None
             else:
                 pos = len(prefix)
-        out: dict[str, str] = {}
-        names = self.names
-        for i, lit in enumerate(self._plan):  # type: ignore[arg-type]
-            at = line.find(lit, pos)
+        values: list[str] = []
+        add = values.append
+        find = line.find
+        n = len(line)
+        for lit, size, lead, trail in self._steps:
+            at = find(lit, pos)
             if at < 0:
                 return None
-            end = at + len(lit)
-            if lit[0] == " ":
+            end = at + size
+            if lead:
                 while at > pos and line[at - 1] == " ":
                     at -= 1
-            if lit[-1] == " ":
-                while end < len(line) and line[end] == " ":
+            if trail:
+                while end < n and line[end] == " ":
                     end += 1
-            out[names[i]] = line[pos:at]
+            add(line[pos:at])
             pos = end
         suffix = self._suffix
         if suffix:
-            if not line.endswith(suffix) or len(line) - len(suffix) < pos:
+            if not line.endswith(suffix) or n - len(suffix) < pos:
                 return None
-            last = line[pos : len(line) - len(suffix)]
-            if suffix[0] == " ":
-                last = last.rstrip(" ")
+            last = line[pos : n - len(suffix)]
+            add(last.rstrip(" ") if suffix[0] == " " else last)
         else:
-            last = line[pos:]
-        out[names[-1]] = last
-        return out
+            add(line[pos:])
+        return dict(zip(self.names, values))
 
 
 class TemplateParser:
     """Line parser: template fields plus ``timestamp`` from the time fields."""
 
-    __slots__ = ("template", "time_fields", "_desc")
+    __slots__ = ("_desc", "template", "time_fields")
 
     def __init__(self, template: HeaderTemplate, time_fields: Sequence[str] | None = None) -> None:
         self.template = template

@@ -19,19 +19,19 @@ line costs a few slices and one dict lookup.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 __all__ = [
-    "parse_timestamp",
-    "epoch_to_ns",
-    "syslog_to_ns",
-    "apache_to_ns",
     "TimestampParser",
+    "apache_to_ns",
+    "epoch_to_ns",
+    "parse_timestamp",
+    "syslog_to_ns",
 ]
 
-_UTC = timezone.utc
+_UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
@@ -43,6 +43,7 @@ _MONTHS = {
     )
 }
 _CACHE_MAX = 1 << 16
+_HALF_YEAR_NS = 182 * 86_400 * 1_000_000_000
 
 
 def _unit_of(magnitude: float) -> int:
@@ -296,7 +297,16 @@ class TimestampParser:
     1226262975000000000
     """
 
-    __slots__ = ("time_format", "zone", "reference_ns", "parse", "_sec_cache", "_frac_sep", "_head")
+    __slots__ = (
+        "_frac_sep",
+        "_head",
+        "_sec_cache",
+        "_text_cache",
+        "parse",
+        "reference_ns",
+        "time_format",
+        "zone",
+    )
 
     def __init__(
         self, time_format: str = "auto", *, time_zone: str | None = None, reference_ns: int = 0
@@ -309,6 +319,7 @@ class TimestampParser:
             self.zone = ZoneInfo(time_zone)
         self.reference_ns = reference_ns
         self._sec_cache: dict[str, int] = {}
+        self._text_cache: dict[str, int] = {}
         self._frac_sep = ""
         self._head = time_format
         fmts = {
@@ -351,11 +362,22 @@ class TimestampParser:
                 if base is not None:
                     frac = value[20:-1]
                     if frac.isdigit() and len(frac) <= 9:
-                        return base + int(frac) * _POW[len(frac)]
-            if self.zone is not None and value[:1].isdigit() and "-" in value[:5]:
-                return rfc3339_to_ns(value.strip(), self.zone)
-            if value[:3] in _MONTHS:
+                        fast: int = base + int(frac) * _POW[len(frac)]
+                        return fast
+            if value[:3] in _MONTHS and value[3:4] == " ":
                 return self._syslog(value)
+            # Whole-second forms (Apache, ctime, ...) repeat within a second: cache them.
+            ns = self._text_cache.get(value)
+            if ns is not None:
+                return ns
+            if self.zone is not None and value[:1].isdigit() and "-" in value[:5]:
+                ns = rfc3339_to_ns(value.strip(), self.zone)
+            else:
+                ns = parse_timestamp(value)
+            if len(self._text_cache) >= _CACHE_MAX:
+                self._text_cache.clear()
+            self._text_cache[value] = ns
+            return ns
         return parse_timestamp(value)
 
     def _rfc3339(self, value: Any) -> int:
@@ -364,7 +386,30 @@ class TimestampParser:
         return rfc3339_to_ns(value, self.zone)
 
     def _syslog(self, value: Any) -> int:
-        ns = syslog_to_ns(str(value), self.reference_ns or _now(), self.zone)
+        text = str(value)
+        ref = self.reference_ns or _now()
+        ns = self._text_cache.get(text)
+        if ns is not None and abs(ns - ref) < _HALF_YEAR_NS:
+            self.reference_ns = ns
+            return ns
+        # Fast path: 'Mmm dd hh:mm:ss' on a day already placed, whose year is
+        # still the nearest one (within half a year of the reference).
+        ns = None
+        if len(text) == 15 and text[9] == ":" and text[12] == ":" and self.zone is None:
+            day = self._sec_cache.get(text[:6])
+            if day is not None and text[7:9].isdigit() and text[10:12].isdigit() and text[13:].isdigit():
+                ns = day + (int(text[7:9]) * 3600 + int(text[10:12]) * 60 + int(text[13:15])) * _NS
+                if abs(ns - ref) >= _HALF_YEAR_NS:
+                    ns = None
+        if ns is None:
+            ns = syslog_to_ns(text, ref, self.zone)
+        if len(text) == 15 and self.zone is None:
+            if len(self._sec_cache) >= _CACHE_MAX:
+                self._sec_cache.clear()
+            self._sec_cache[text[:6]] = ns - ns % _DAY_NS
+        if len(self._text_cache) >= _CACHE_MAX:
+            self._text_cache.clear()
+        self._text_cache[text] = ns
         self.reference_ns = ns  # the year follows the data (Dec -> Jan)
         return ns
 

@@ -13,7 +13,7 @@ same id whichever header carried it.
 
 from __future__ import annotations
 
-__all__ = ["TraceContext", "parse_traceparent", "parse_b3", "b3_from_headers"]
+__all__ = ["TraceContext", "b3_from_headers", "parse_b3", "parse_traceparent"]
 
 _HEX = frozenset("0123456789abcdef")
 

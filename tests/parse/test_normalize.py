@@ -15,8 +15,15 @@ from srestream._errors import ConfigError
 from srestream._pipeline import parse_pipeline
 from srestream._runner import Runner
 from srestream.parse import (
-    FieldMapping, Normalizer, ParseJsonStage, ParseTemplateStage, Redaction, RedactionRule,
-    level_number, load_service_catalog, parse_json,
+    FieldMapping,
+    Normalizer,
+    ParseJsonStage,
+    ParseTemplateStage,
+    Redaction,
+    RedactionRule,
+    level_number,
+    load_service_catalog,
+    parse_json,
 )
 from srestream.parse._time import rfc3339_to_ns
 from srestream.testing import run_stage

@@ -8,7 +8,12 @@ from typing import Any
 
 from srestream._component import Outputs
 from srestream.parse import (
-    Normalizer, Redaction, RedactionRule, Redactor, parse_json, parse_logfmt,
+    Normalizer,
+    Redaction,
+    RedactionRule,
+    Redactor,
+    parse_json,
+    parse_logfmt,
 )
 from srestream.testing import run_stage
 

@@ -3,7 +3,7 @@ across New Year, and bad lines."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -81,7 +81,7 @@ async def test_stage_infers_year_across_new_year(raws: Any) -> None:
     ]
     outputs = Outputs("parse")
     out = await run_stage(parse_syslog, raws(lines), normalizer=norm, outputs=outputs)
-    utc = timezone.utc
+    utc = UTC
     assert [r.ts_ns for r in out] == [
         rfc3339_to_ns(datetime(2024, 12, 31, 23, 59, 59, tzinfo=utc).isoformat()),
         rfc3339_to_ns(datetime(2025, 1, 1, 0, 0, 1, tzinfo=utc).isoformat()),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,11 +12,9 @@ from srestream.parse import TimestampParser, apache_to_ns, parse_timestamp, sysl
 
 def ns(dt: datetime) -> int:
     """Reference conversion through datetime (µs precision is enough here)."""
-    delta = dt - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
-
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from srestream._component import Outputs
+from srestream._records import RawLine
 from srestream.parse import parse_b3, parse_json, parse_logfmt, parse_traceparent
 from srestream.testing import run_stage
-
-from srestream._records import RawLine
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"

@@ -1,0 +1,215 @@
+"""Benchmark of the parsers and the normalizer (``srestream.parse``).
+
+Inputs: for each format, ``--records`` lines generated deterministically
+(seeded) and cached under ``bench/.cache/parse/``: JSON lines (10 fields:
+ts, level, service, msg, trace and span ids, status, latency_ms, path,
+method), logfmt (the same content, ``msg`` quoted), syslog (half RFC 5424,
+a third of those with structured data, half RFC 3164), access logs
+(combined) and header templates (HDFS's ``<Date> <Time> <Pid> <Level>
+<Component>: <Content>``, which compiles to a split plan, and Linux's,
+which has an optional part and runs as a regular expression).  Event time
+advances 1 ms per line.
+
+Each figure is the batch function of the stage (parse + normalize to
+LogRecords, 1024 lines per batch, lines already in memory as RawLines):
+
+* ``<format>_lines_per_s`` (median of ``--runs``);
+* ``msgspec_decode_records_per_s``: ``msgspec.json.Decoder().decode`` of
+  the same JSON lines one by one, alone; ``ratio_to_msgspec_decode`` is the
+  JSONL path over that (target >= 0.70);
+* ``<format>_cpu_lines_per_s`` and ``cpu_ratio_to_msgspec_decode``: the
+  same by process CPU time, steadier on a shared, noisy machine;
+* ``peak_rss_kb``.
+
+Run: ``python -m bench.parse [--records 1000000] [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bench._common import CACHE, decode_rate, peak_rss_kb, timed
+
+DEFAULT_RECORDS = 1_000_000
+BATCH = 1024
+START = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
+FORMATS = ("jsonl", "logfmt", "syslog", "access", "template_hdfs", "template_linux")
+HDFS = "<Date> <Time> <Pid> <Level> <Component>: <Content>"
+LINUX = r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>"
+PATHS = ("/api/v1/cart", "/api/v1/checkout", "/api/v1/search?q=shoes", "/health", "/api/v2/items/42")
+MSGS = ("request handled", "cache miss for key user:42", "upstream timeout after 3 retries",
+        "payment authorised", "slow query on orders table")
+
+
+def _iso(t: float) -> str:
+    ms = int(round(t * 1000)) % 1000
+    return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+def generate(fmt: str, n: int, seed: int = 7) -> list[str]:
+    """``n`` lines of ``fmt``, the same for the same arguments."""
+    rnd = random.Random(f"{fmt}-{seed}")
+    out: list[str] = []
+    add = out.append
+    for i in range(n):
+        t = START + i / 1000
+        level = rnd.choices(("info", "warn", "error", "debug"), (80, 10, 5, 5))[0]
+        svc = f"svc-{rnd.randrange(100):03d}"
+        status = rnd.choices((200, 201, 404, 500, 503), (85, 5, 5, 3, 2))[0]
+        lat = round(rnd.expovariate(1 / 40), 3)
+        msg = rnd.choice(MSGS)
+        trace = f"{rnd.getrandbits(128):032x}"
+        span = f"{rnd.getrandbits(64):016x}"
+        path = rnd.choice(PATHS)
+        if fmt == "jsonl":
+            add(json.dumps({"ts": _iso(t), "level": level, "service": svc, "msg": msg,
+                            "trace_id": trace, "span_id": span, "status": status,
+                            "latency_ms": lat, "path": path, "method": "GET"},
+                           separators=(",", ":")))
+        elif fmt == "logfmt":
+            add(f'ts={_iso(t)} level={level} service={svc} msg="{msg}" trace_id={trace} '
+                f"span_id={span} status={status} latency_ms={lat} path={path} method=GET")
+        elif fmt == "syslog":
+            sev = {"info": 6, "warn": 4, "error": 3, "debug": 7}[level]
+            if i % 2:
+                sd = (f'[req@32473 trace_id="{trace}" status="{status}"]' if i % 3 == 0 else "-")
+                add(f"<{16 * 8 + sev}>1 {_iso(t)} host{i % 7} {svc} {1000 + i % 97} - {sd} {msg}")
+            else:
+                stamp = datetime.fromtimestamp(int(t), UTC).strftime("%b %d %H:%M:%S")
+                add(f"<{16 * 8 + sev}>{stamp} host{i % 7} {svc}[{1000 + i % 97}]: {msg}")
+        elif fmt == "access":
+            stamp = datetime.fromtimestamp(int(t), UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            add(f'10.{i % 256}.{(i >> 8) % 256}.7 - - [{stamp}] "GET {path} HTTP/1.1" {status} '
+                f'{rnd.randrange(100, 50000)} "https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)"')
+        elif fmt == "template_hdfs":
+            stamp = datetime.fromtimestamp(int(t), UTC).strftime("%y%m%d %H%M%S")
+            add(f"{stamp} {100 + i % 900} {level.upper()} dfs.DataNode$PacketResponder: "
+                f"PacketResponder {i % 3} for block blk_{rnd.getrandbits(62)} terminating")
+        elif fmt == "template_linux":
+            stamp = datetime.fromtimestamp(int(t), UTC).strftime("%b %d %H:%M:%S")
+            pid = f"[{1000 + i % 97}]" if i % 4 else ""
+            add(f"{stamp} combo sshd(pam_unix){pid}: authentication failure; logname= uid=0 "
+                f"euid=0 tty=NODEVssh ruser= rhost=218.188.2.{i % 256}")
+        else:
+            raise ValueError(fmt)
+    return out
+
+
+def lines_for(fmt: str, n: int) -> list[str]:
+    """Generated lines, cached under bench/.cache/parse/."""
+    path = CACHE / "parse" / f"{fmt}-{n}.log"
+    if path.exists():
+        return path.read_text(encoding="utf-8").split("\n")[:n]
+    lines = generate(fmt, n)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(path)
+    return lines
+
+
+def _batch_fn(fmt: str) -> Callable[[Sequence[Any], Any], list[Any]]:
+    from srestream.parse import (
+        HeaderTemplate,
+        Normalizer,
+        TemplateParser,
+        TimestampParser,
+        parse_access_line,
+        parse_batch,
+        parse_json_batch,
+        parse_logfmt_line,
+        parse_syslog_line,
+    )
+
+    ref = int(START * 1e9)
+    if fmt == "jsonl":
+        norm = Normalizer()
+        return lambda batch, outs: parse_json_batch(batch, outs, norm)
+    if fmt == "template_hdfs":
+        norm = Normalizer(times=TimestampParser("%y%m%d %H%M%S"))
+        line_parser: Callable[[str], dict[str, Any]] = TemplateParser(HeaderTemplate(HDFS))
+    elif fmt == "template_linux":
+        norm = Normalizer(times=TimestampParser("syslog", reference_ns=ref))
+        line_parser = TemplateParser(HeaderTemplate(LINUX))
+    else:
+        norm = Normalizer(times=TimestampParser("auto", reference_ns=ref))
+        line_parser = {"logfmt": parse_logfmt_line, "syslog": parse_syslog_line,
+                       "access": parse_access_line}[fmt]
+    return lambda batch, outs: parse_batch(batch, line_parser, norm, outs, fmt)
+
+
+def measure(fmt: str, lines: list[str], runs: int) -> tuple[float, float, int, int]:
+    """(median lines/s by the wall clock, by CPU time, records out, dead
+    letters) of one format."""
+    from srestream._component import Outputs
+    from srestream._records import RawLine
+
+    raws = [RawLine(source=fmt, position=i, offset=0, text=t) for i, t in enumerate(lines, 1)]
+    batches = [raws[i : i + BATCH] for i in range(0, len(raws), BATCH)]
+    counts = [0, 0]
+
+    def run() -> None:
+        fn = _batch_fn(fmt)  # a fresh normalizer per run: no warm caches carried over
+        outs = Outputs(fmt)
+        n = 0
+        for b in batches:
+            n += len(fn(b, outs))
+        counts[0] = n
+        counts[1] = len(outs.take().get("deadletter", ()))
+
+    cpu: list[float] = []
+
+    def run_cpu() -> None:
+        t = time.process_time()
+        run()
+        cpu.append(time.process_time() - t)
+
+    secs, _ = timed(run_cpu, runs)
+    return len(lines) / secs, len(lines) / statistics.median(cpu), counts[0], counts[1]
+
+
+def _decode_rates(lines: list[str], runs: int) -> tuple[float, float]:
+    """msgspec decoding the same lines alone, one by one: (wall, CPU) lines/s."""
+    cpu: list[float] = []
+    wall: list[float] = []
+    for _ in range(max(1, runs)):
+        t, c = time.perf_counter(), time.process_time()
+        decode_rate(lines, 1)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return len(lines) / statistics.median(wall), len(lines) / statistics.median(cpu)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="lines per format")
+    ap.add_argument("--runs", type=int, default=1, help="runs to take the median of")
+    ap.add_argument("--formats", default=",".join(FORMATS), help="comma-separated subset")
+    args = ap.parse_args(argv)
+    out: dict[str, Any] = {"benchmark": "parse", "records": args.records, "runs": args.runs}
+    for fmt in args.formats.split(","):
+        lines = lines_for(fmt, args.records)
+        rate, cpu_rate, n_out, n_dead = measure(fmt, lines, args.runs)
+        out[f"{fmt}_lines_per_s"] = round(rate, 1)
+        out[f"{fmt}_cpu_lines_per_s"] = round(cpu_rate, 1)
+        if n_dead or n_out != len(lines):
+            out[f"{fmt}_dead_letters"] = n_dead
+        if fmt == "jsonl":
+            dec, dec_cpu = _decode_rates(lines, args.runs)
+            out["records_per_s"] = round(rate, 1)
+            out["msgspec_decode_records_per_s"] = round(dec, 1)
+            out["ratio_to_msgspec_decode"] = round(rate / dec, 4)
+            out["cpu_ratio_to_msgspec_decode"] = round(cpu_rate / dec_cpu, 4)
+    out["peak_rss_kb"] = peak_rss_kb()
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))
