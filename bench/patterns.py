@@ -71,7 +71,9 @@ def grouping_accuracies(corrected: bool = False) -> dict[str, float]:
 def load_contents() -> list[str]:
     """The Content column of each system, interleaved line by line."""
     per_system = [[r["Content"] for r in load_system(s)] for s in SYSTEMS]
-    return [lines[i] for i in range(max(map(len, per_system))) for lines in per_system if i < len(lines)]
+    return [
+        lines[i] for i in range(max(map(len, per_system))) for lines in per_system if i < len(lines)
+    ]
 
 
 _DIGITS = re.compile(r"\d+")
@@ -130,8 +132,12 @@ def _drain3_miner() -> Any:
     # The masks of drain3's own example configuration (IPs, numbers, hex,
     # UUID-ish ids), the same classes our generic tokenizer masks.
     cfg.masking_instructions = [
-        MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"),
-        MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"),
+        MaskingInstruction(
+            r"((?<=[^A-Za-z0-9])|^)(([0-9a-f]{2,}:){3,}([0-9a-f]{2,}))((?=[^A-Za-z0-9])|$)", "ID"
+        ),
+        MaskingInstruction(
+            r"((?<=[^A-Za-z0-9])|^)(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})((?=[^A-Za-z0-9])|$)", "IP"
+        ),
         MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)([0-9a-f]{6,} ?){3,}((?=[^A-Za-z0-9])|$)", "SEQ"),
         MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)([0-9A-F]{4} ?){4,}((?=[^A-Za-z0-9])|$)", "SEQ"),
         MaskingInstruction(r"((?<=[^A-Za-z0-9])|^)(0x[a-f0-9A-F]+)((?=[^A-Za-z0-9])|$)", "HEX"),
@@ -161,7 +167,9 @@ def _time_msgspec(encoded: list[bytes]) -> float:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m bench.patterns", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.patterns", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-drain3", action="store_true", help="skip the drain3 comparison")

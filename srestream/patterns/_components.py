@@ -13,7 +13,7 @@ from ._masking import Tokenizer
 from ._miner import TemplateMiner
 from ._stage import mine_templates
 
-__all__ = ["TemplateMinerStage", "TemplateMinerLogic"]
+__all__ = ["TemplateMinerLogic", "TemplateMinerStage"]
 
 
 class TemplateMinerLogic:

@@ -35,9 +35,10 @@ so the same exception thrown from different depths is one template.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any, Final
 
-__all__ = ["mask_token", "Tokenizer", "NEWLINE_TOKEN", "is_variable"]
+__all__ = ["NEWLINE_TOKEN", "Tokenizer", "is_variable", "mask_token"]
 
 NEWLINE_TOKEN: Final = "⏎"
 """Stands for the line breaks of a multi-line message in its token list."""
@@ -47,7 +48,10 @@ _HAS_DIGIT = re.compile(r"\d").search
 # Typed masks, tried in order on the core of a token (its punctuation
 # wrapper removed).  Each pattern must match the whole core.
 _TYPED: Final[tuple[tuple[str, re.Pattern[str]], ...]] = (
-    ("<UUID>", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
+    (
+        "<UUID>",
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    ),
     ("<IP>", re.compile(r"/?(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?")),
     (
         "<TIME>",
@@ -139,7 +143,7 @@ def is_variable(token: str) -> bool:
     return token[:1] == "<" and token[-1:] == ">" and len(token) > 2
 
 
-_FRAME_PREFIXES: Final = ("at ", "File \"", "...", "Traceback (", "\tat ", "goroutine ")
+_FRAME_PREFIXES: Final = ("at ", 'File "', "...", "Traceback (", "\tat ", "goroutine ")
 
 
 # Digits 1-9 to 1: masking looks at where digits are, never at which digits
@@ -161,7 +165,7 @@ class Tokenizer:
     A cold cache changes nothing but speed.
     """
 
-    __slots__ = ("_cache", "_shapes", "_lines", "max_cache", "max_line_cache", "max_tokens")
+    __slots__ = ("_cache", "_lines", "_shapes", "max_cache", "max_line_cache", "max_tokens")
 
     def __init__(
         self, *, max_cache: int = 100_000, max_line_cache: int = 32_768, max_tokens: int = 128
@@ -234,9 +238,7 @@ class Tokenizer:
             out = _join_units(out)
         if len(out) > 2 and len(set(out)) < len(out):
             # A list of like values (``blk_1 blk_2 blk_3``) is one variable.
-            out[1:] = [
-                t for p, t in zip(out, out[1:]) if t != p or t[0] != "<" or t[-1] != ">"
-            ]
+            out[1:] = [t for p, t in pairwise(out) if t != p or t[0] != "<" or t[-1] != ">"]
         return tuple(out)
 
     def _multiline(self, message: str) -> tuple[str, ...]:
@@ -263,8 +265,21 @@ class Tokenizer:
 _UNITS: Final = {
     **dict.fromkeys(("B", "KB", "MB", "GB", "TB", "KiB", "MiB", "GiB", "TiB", "bytes"), "<SIZE>"),
     **dict.fromkeys(
-        ("ns", "us", "µs", "ms", "s", "sec", "secs", "seconds", "min", "mins", "minutes",
-         "h", "hours"),
+        (
+            "ns",
+            "us",
+            "µs",
+            "ms",
+            "s",
+            "sec",
+            "secs",
+            "seconds",
+            "min",
+            "mins",
+            "minutes",
+            "h",
+            "hours",
+        ),
         "<DURATION>",
     ),
 }
@@ -297,6 +312,8 @@ def _join_units(tokens: list[Any]) -> list[Any]:
 def _is_frame(line: str) -> bool:
     """A stack frame line of the usual runtimes (Java ``at``, Python
     ``File``, Go ``pkg.fn(...)`` + ``/path.go:12``, ``... 12 more``)."""
-    return line.endswith(" more") and line.startswith("...") or (
-        line.startswith("/") and ".go:" in line
+    return (
+        line.endswith(" more")
+        and line.startswith("...")
+        or (line.startswith("/") and ".go:" in line)
     )

@@ -44,7 +44,7 @@ from typing import Any, Final
 
 from ._masking import Tokenizer, is_variable
 
-__all__ = ["Cluster", "TemplateMiner", "WILDCARD"]
+__all__ = ["WILDCARD", "Cluster", "TemplateMiner"]
 
 WILDCARD: Final = "<*>"
 _SNAPSHOT_VERSION: Final = 1
@@ -54,7 +54,14 @@ class Cluster:
     """One template and the lines it has matched."""
 
     __slots__ = (
-        "template_id", "tokens", "count", "seq", "path", "first_ts_ns", "last_ts_ns", "service",
+        "count",
+        "first_ts_ns",
+        "last_ts_ns",
+        "path",
+        "seq",
+        "service",
+        "template_id",
+        "tokens",
     )
 
     def __init__(
@@ -176,9 +183,7 @@ class TemplateMiner:
             "cached_lines": cached_lines,
         }
 
-    def add(
-        self, message: str, *, ts_ns: int = 0, service: str = ""
-    ) -> tuple[Cluster, int]:
+    def add(self, message: str, *, ts_ns: int = 0, service: str = "") -> tuple[Cluster, int]:
         """Match ``message`` and learn from it.  Returns the cluster and what
         happened: 0 matched unchanged, 1 created, 2 template generalised."""
         return self.add_tokens(self.tokenizer.tokens(message), ts_ns=ts_ns, service=service)
@@ -247,8 +252,7 @@ class TemplateMiner:
     # ------------------------------------------------------------ lifecycle
     def _touch(self, cluster: Cluster, ts_ns: int) -> None:
         cluster.count += 1
-        if ts_ns > cluster.last_ts_ns:
-            cluster.last_ts_ns = ts_ns
+        cluster.last_ts_ns = max(cluster.last_ts_ns, ts_ns)
         self._clusters.move_to_end(cluster.template_id)
 
     def _create(self, tokens: tuple[str, ...], ts_ns: int, service: str) -> Cluster:
@@ -326,8 +330,16 @@ class TemplateMiner:
             "seq": self._seq,
             "evictions": self.evictions,
             "clusters": [
-                [c.template_id, list(c.tokens), c.count, c.seq, list(c.path),
-                 c.first_ts_ns, c.last_ts_ns, c.service]
+                [
+                    c.template_id,
+                    list(c.tokens),
+                    c.count,
+                    c.seq,
+                    list(c.path),
+                    c.first_ts_ns,
+                    c.last_ts_ns,
+                    c.service,
+                ]
                 for c in self._clusters.values()
             ],
         }
@@ -342,8 +354,14 @@ class TemplateMiner:
         for tid, tokens, count, seq, path, first, last, service in state["clusters"]:
             self._attach(
                 Cluster(
-                    tid, tuple(tokens), seq, tuple(path),
-                    count=count, first_ts_ns=first, last_ts_ns=last, service=service,
+                    tid,
+                    tuple(tokens),
+                    seq,
+                    tuple(path),
+                    count=count,
+                    first_ts_ns=first,
+                    last_ts_ns=last,
+                    service=service,
                 )
             )
         self._seq = int(state["seq"])

@@ -32,7 +32,7 @@ from .._records import LogRecord
 from ._miner import TemplateMiner
 from ._records import TemplateRecord
 
-__all__ = ["mine_templates", "label_batch"]
+__all__ = ["label_batch", "mine_templates"]
 
 _replace = msgspec.structs.replace
 

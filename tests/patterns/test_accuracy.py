@@ -9,11 +9,10 @@ mean must reach 0.95.
 from __future__ import annotations
 
 import pytest
+from _loghub_data import DRAIN_GA, SYSTEMS, load
 
 from srestream.patterns import TemplateMiner
 from srestream.patterns._accuracy import grouping_accuracy, mine_ids
-
-from _loghub_data import DRAIN_GA, SYSTEMS, load
 
 _cache: dict[str, list[str]] = {}
 

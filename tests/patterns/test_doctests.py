@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-import srestream.patterns as patterns
+from srestream import patterns
 
 MODULES = ["_masking", "_miner", "_stage", "_accuracy"]
 

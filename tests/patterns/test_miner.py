@@ -7,13 +7,11 @@ import string
 
 import msgspec
 import pytest
-
+from _loghub_data import SYSTEMS, load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srestream.patterns import TemplateMiner, Tokenizer, mask_token, template_id_for
-
-from _loghub_data import SYSTEMS, load
 
 
 def _word(rng: random.Random) -> str:
@@ -195,7 +193,9 @@ def test_options_are_checked() -> None:
 def test_a_number_and_its_unit_are_one_variable() -> None:
     tok = TemplateMiner().tokenizer
     a = tok.tokens("Block rdd_2_1 stored as bytes in memory (estimated size 1024.0 B, free 3.4 KB)")
-    b = tok.tokens("Block rdd_7_3 stored as bytes in memory (estimated size 16.2 KB, free 317.5 MB)")
+    b = tok.tokens(
+        "Block rdd_7_3 stored as bytes in memory (estimated size 16.2 KB, free 317.5 MB)"
+    )
     assert a == b
     assert a[-4:] == ("size", "<SIZE>,", "free", "<SIZE>)")
     assert tok.tokens("request took 250 ms") == ("request", "took", "<DURATION>")
@@ -237,9 +237,33 @@ def test_caches_are_transparent() -> None:
 @given(
     st.lists(
         st.sampled_from(
-            ["12", "KB", "ms", "B,", "x", "<", "5", "size", "1.5", "MB)", "10.0.0.1:80",
-             "blk_1", "blk_-22", "a=1", "a=", "/v1/u/7", "0x1f", "1x1f", "0x2f", "RUNNING", "(uid=0)",
-             "v0.5/a/9", "v0.7/a/9", "api/v3/9", "api/v4/9"]
+            [
+                "12",
+                "KB",
+                "ms",
+                "B,",
+                "x",
+                "<",
+                "5",
+                "size",
+                "1.5",
+                "MB)",
+                "10.0.0.1:80",
+                "blk_1",
+                "blk_-22",
+                "a=1",
+                "a=",
+                "/v1/u/7",
+                "0x1f",
+                "1x1f",
+                "0x2f",
+                "RUNNING",
+                "(uid=0)",
+                "v0.5/a/9",
+                "v0.7/a/9",
+                "api/v3/9",
+                "api/v4/9",
+            ]
         ),
         min_size=1,
         max_size=12,

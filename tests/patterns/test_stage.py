@@ -6,19 +6,18 @@ import pathlib
 
 import msgspec
 import pytest
+from _loghub_data import load
 
 from srestream import LogRecord
 from srestream._component import BuildContext, Outputs
-from srestream._pipeline import pipeline_from_dict
 from srestream._errors import ConfigError
+from srestream._pipeline import pipeline_from_dict
 from srestream._records import Event
 from srestream._registry import lookup
 from srestream._runner import Runner
 from srestream._store import SQLiteStore
 from srestream.patterns import TemplateMiner, TemplateMinerStage, TemplateRecord, mine_templates
 from srestream.testing import CaptureSink, ListSource, run_stage
-
-from _loghub_data import load
 
 T0 = 1_767_225_600_000_000_000
 
@@ -27,7 +26,9 @@ def _records() -> list[LogRecord]:
     out = []
     for s, service in (("OpenSSH", "sshd"), ("Zookeeper", "zk"), ("HDFS", "hdfs")):
         for i, m in enumerate(load(s)[0][:400]):
-            out.append(LogRecord(ts_ns=T0 + i * 1_000_000, service=service, message=m, position=i + 1))
+            out.append(
+                LogRecord(ts_ns=T0 + i * 1_000_000, service=service, message=m, position=i + 1)
+            )
     out.sort(key=lambda r: r.ts_ns)
     return out
 
@@ -50,7 +51,10 @@ async def test_every_log_record_gets_its_template_id_whatever_the_batch_size(
     for r in out:
         first.setdefault(r.template_id, r)
     for t in new:
-        assert t.first_ts_ns == first[t.template_id].ts_ns and t.service == first[t.template_id].service
+        assert (
+            t.first_ts_ns == first[t.template_id].ts_ns
+            and t.service == first[t.template_id].service
+        )
         assert t.count == 1 and t.template
 
 
@@ -66,11 +70,12 @@ async def test_outputs_are_byte_identical_across_batch_sizes() -> None:
 
 async def test_other_records_pass_unchanged_and_template_text_on_request() -> None:
     deploy = Event(ts_ns=T0, event_type="deploy", service="api")
-    logs = [LogRecord(ts_ns=T0 + i, message=f"worker {i} ready in {i}ms", attrs={"k": i}) for i in range(3)]
+    logs = [
+        LogRecord(ts_ns=T0 + i, message=f"worker {i} ready in {i}ms", attrs={"k": i})
+        for i in range(3)
+    ]
     empty = LogRecord(ts_ns=T0 + 9, message="")
-    out = await run_stage(
-        mine_templates, [deploy, *logs, empty], template_attribute="template"
-    )
+    out = await run_stage(mine_templates, [deploy, *logs, empty], template_attribute="template")
     assert out[0] is deploy and out[-1] is empty
     assert {r.attrs["template"] for r in out[1:4]} == {"worker <NUM> ready in <DURATION>"}
     assert [r.attrs["k"] for r in out[1:4]] == [0, 1, 2]
@@ -125,7 +130,9 @@ async def test_a_restarted_pipeline_resumes_from_its_checkpoint_with_the_same_id
         "sinks": {"out": {"type": "capture", "inputs": ["mine"]}},
     }
     whole_runner = Runner(
-        pipeline_from_dict(spec), batch_size=50, bindings={"logs": ListSource(records, batch_size=50)}
+        pipeline_from_dict(spec),
+        batch_size=50,
+        bindings={"logs": ListSource(records, batch_size=50)},
     )
     await whole_runner.run()
     whole = [r.template_id for r in whole_runner.logic("out").records]
