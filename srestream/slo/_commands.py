@@ -3,7 +3,8 @@
 ``srestream gate SERVICE --slos FILE --budgets PATH [--at TIME]`` answers
 whether SERVICE may deploy now (or at TIME), and why: exit 0 allowed, 1
 refused, 2 bad input.  PATH is a ``budgets.jsonl`` file, an output
-directory holding one, or the SQLite store of the budget ledger.
+directory holding one, or the SQLite file of the budget ledger (the
+budgets are then computed from its rollups at TIME).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 
 from .._errors import ConfigError, Problem
 from .._output import rfc3339_ms
-from ._policy import BudgetGate, load_budgets
+from ._policy import BudgetGate, budgets_from_ledger, load_budgets
 from ._records import Budget
-from ._spec import load_slos
+from ._spec import SLOSet, load_slos
 
 __all__ = ["add_commands"]
 
@@ -42,7 +43,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     gate.set_defaults(func=_cmd_gate)
 
 
-def _read_budgets(path: str) -> list[Budget]:
+def _read_budgets(path: str, slos: SLOSet, at_ns: int) -> list[Budget]:
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -51,14 +52,7 @@ def _read_budgets(path: str) -> list[Budget]:
     except OSError as exc:
         raise ConfigError([Problem("--budgets", f"cannot read: {exc.strerror}", path)]) from exc
     if head.startswith(b"SQLite format 3"):
-        try:
-            from . import _ledger  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ConfigError([Problem("--budgets", "this build has no budget ledger store", path)]) from exc
-        loader = getattr(_ledger, "load_budgets", None)
-        if loader is None:
-            raise ConfigError([Problem("--budgets", "the budget ledger cannot list budgets yet", path)])
-        return list(loader(path))
+        return budgets_from_ledger(path, slos, at_ns)
     return load_budgets(path)
 
 
@@ -76,7 +70,7 @@ def _parse_at(text: str | None) -> int:
 def _cmd_gate(args: argparse.Namespace) -> int:
     slos = load_slos(args.slos)
     at = _parse_at(args.at)
-    gate = BudgetGate(slos, _read_budgets(args.budgets))
+    gate = BudgetGate(slos, _read_budgets(args.budgets, slos, at))
     d = gate.deployment_allowed(args.service, at)
     if args.json:
         print(json.dumps({"service": d.service, "at": rfc3339_ms(d.at_ns), "allowed": d.allowed,

@@ -37,6 +37,7 @@ __all__ = [
     "BudgetGate",
     "triggered_rules",
     "load_budgets",
+    "budgets_from_ledger",
     "budget_policy_actions",
 ]
 
@@ -160,6 +161,73 @@ def load_budgets(path: str) -> list[Budget]:
     if problems:
         raise ConfigError(problems)
     return out
+
+
+_HOUR_NS = 3_600_000_000_000
+_DAY_NS = 24 * _HOUR_NS
+
+
+def _ledger_sums(db: Any, slo: str, service: str, start: int, end: int) -> tuple[int, int]:
+    """(good, total) of one SLO over [start, end) from the budget ledger's
+    tables: whole days from ``sli_rollup_day``, whole hours from
+    ``sli_rollup_hour``, the recent ragged minutes from
+    ``sli_rollup_minute``.  The start is rounded down to its hour (minute
+    rows that old may be compacted): at most one hour more than the period."""
+    start -= start % _HOUR_NS
+    end_hour = end - end % _HOUR_NS
+    day0 = -(-start // _DAY_NS) * _DAY_NS
+    day1 = end_hour - end_hour % _DAY_NS
+    parts: list[tuple[str, int, int]] = []
+    if day0 < day1:
+        parts += [("hour", start, day0), ("day", day0, day1), ("hour", day1, end_hour)]
+    else:
+        parts.append(("hour", start, end_hour))
+    parts.append(("minute", max(start, end_hour), end))
+    good = total = 0
+    for table, a, b in parts:
+        if a >= b:
+            continue
+        row = db.execute(
+            f"SELECT COALESCE(SUM(good), 0), COALESCE(SUM(total), 0) FROM sli_rollup_{table} "  # noqa: S608
+            "WHERE slo = ? AND service = ? AND bucket_ts_ns >= ? AND bucket_ts_ns < ?",
+            (slo, service, a, b),
+        ).fetchone()
+        good += int(row[0])
+        total += int(row[1])
+    return good, total
+
+
+def budgets_from_ledger(path: str, slos: SLOSet, at_ns: int) -> list[Budget]:
+    """The budget of every SLO at ``at_ns`` computed from the rollups kept in
+    the budget ledger (an SQLite file written by the ``budget_ledger`` sink)."""
+    import sqlite3
+
+    from ._budget import consumed_ratio, period_bounds
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            out = []
+            for spec in slos.slos:
+                p = spec.parsed_period()
+                start, _ = period_bounds(at_ns, rolling=p.rolling, length_ns=p.length_ns,
+                                         unit=p.unit, time_zone=p.time_zone)
+                good, total = _ledger_sums(db, spec.name, spec.service, start, at_ns)
+                if total == 0:
+                    continue
+                consumed = consumed_ratio(good, total, spec.objective_ratio)
+                out.append(Budget(
+                    ts_ns=at_ns, slo=spec.name, service=spec.service, objective=spec.objective,
+                    period=p.text, good=good, total=total, budget_remaining=1.0 - consumed,
+                    burn_rate_1h=0.0, budget_consumed=consumed, period_start_ts_ns=start,
+                    team=spec.labels.team, slo_tier=spec.labels.tier, component=spec.labels.component,
+                    sli=spec.sli.kind,
+                ))
+            return out
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ConfigError([Problem("$", f"cannot read the budget ledger: {exc}", path)]) from exc
 
 
 class PolicyTracker:

@@ -220,3 +220,50 @@ def test_public_names_are_exported() -> None:
     for name in slo_pkg.__all__:
         assert hasattr(slo_pkg, name), name
     assert {"Alert", "Budget", "SliRollup"} <= set(slo_pkg.__all__) & set(rec.__all__)
+
+
+async def test_gate_reads_the_budget_ledger_and_agrees_with_the_stream(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate over the ledger's rollups gives the same budgets as the
+    burn-rate stage computed in the stream (in-process CLI, all exit codes)."""
+    from srestream.slo import SliWindows
+    from srestream.slo._ledger import open_ledger_db, write_rollups
+    from srestream.slo._policy import budgets_from_ledger
+
+    from .helpers import run_engine, traffic
+
+    slos = slo_set(availability(period="7d"), availability(name="lat", sli={
+        "kind": "latency", "total": {}, "threshold": "100ms"}, objective=90))
+    recs = traffic(T0, 26 * 3600, failing=lambda ts: T0 + 25 * HOUR <= ts < T0 + 25 * HOUR + 10 * MIN,
+                   latency_ns=50_000_000)
+    out, _, _ = await run_engine(slos, recs)
+    win = SliWindows(slos)
+    rollups = win.process(recs) + win.flush()
+    db_path = str(tmp_path / "ledger.sqlite")
+    db = open_ledger_db(db_path)
+    write_rollups(db, rollups)
+    db.close()
+    at = T0 + 26 * HOUR
+    from_ledger = {b.slo: b for b in budgets_from_ledger(db_path, slos, at)}
+    streamed = {b.slo: b for b in out if isinstance(b, Budget) and b.ts_ns == at}
+    for name in ("availability", "lat"):
+        assert (from_ledger[name].good, from_ledger[name].total) == (streamed[name].good, streamed[name].total)
+        assert from_ledger[name].budget_remaining == pytest.approx(streamed[name].budget_remaining)
+    # 600 bad of 93,600 at 99.9%: overspent -> frozen, exit 1.
+    slo_file = tmp_path / "slos.yaml"
+    slo_file.write_text(json.dumps({"slos": [availability(period="7d")]}))
+    code = cli_main(["gate", "checkout", "--slos", str(slo_file), "--budgets", db_path,
+                     "--at", str(at // S)])
+    printed = capsys.readouterr().out
+    assert code == 1 and ": no" in printed.splitlines()[0] and "frozen" in printed
+    code = cli_main(["gate", "checkout", "--slos", str(slo_file), "--budgets", db_path,
+                     "--at", str((T0 + 20 * HOUR) // S), "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["allowed"] is True
+    assert cli_main(["gate", "checkout", "--slos", str(slo_file), "--budgets",
+                     str(tmp_path / "missing.jsonl")]) == 2
+    bad_db = tmp_path / "not-a-ledger.sqlite"
+    import sqlite3
+    sqlite3.connect(bad_db).execute("CREATE TABLE x (a)").connection.close()
+    assert cli_main(["gate", "checkout", "--slos", str(slo_file), "--budgets", str(bad_db)]) == 2
+    assert "budget ledger" in capsys.readouterr().err
