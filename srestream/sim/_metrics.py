@@ -15,6 +15,7 @@ written when the scenario ends.  The file ends with ``# EOF`` and loads with
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from typing import IO
 
@@ -41,17 +42,18 @@ class OpenMetricsWriter:
         self.interval = interval_ns
         self.k = -(-(end_ns - start_ns) // interval_ns)
         self.gaps = gaps
-        self.requests: dict[tuple[int, int], list[int]] = {}
+        # Flat int64 arrays: services x intervals x buckets stays compact.
+        self.requests: dict[tuple[int, int], array[int]] = {}
         n = len(self.names)
-        nb = len(_BOUNDS_US) + 1
-        self.buckets = [[[0] * nb for _ in range(self.k)] for _ in range(n)]
-        self.sum_us = [[0] * self.k for _ in range(n)]
+        self.nb = nb = len(_BOUNDS_US) + 1
+        self.buckets = [array("q", bytes(8 * nb * self.k)) for _ in range(n)]
+        self.sum_us = [array("q", bytes(8 * self.k)) for _ in range(n)]
         self.lines = 0
 
     def write(self, chunk: Chunk) -> None:
         t0, iv, req, buckets, sums = self.t0, self.interval, self.requests, self.buckets, self.sum_us
         bounds = _BOUNDS_US
-        k = self.k
+        k, nb = self.k, self.nb
         for span in chunk.all:
             end, si, st, start = span[0], span[1], span[2], span[3]
             i = (end - t0) // iv
@@ -60,10 +62,10 @@ class OpenMetricsWriter:
             try:
                 req[si, st][i] += 1
             except KeyError:
-                arr = req[si, st] = [0] * k
+                arr = req[si, st] = array("q", bytes(8 * k))
                 arr[i] += 1
             lat = (end - start) // 1000
-            buckets[si][i][bisect_left(bounds, lat)] += 1
+            buckets[si][i * nb + bisect_left(bounds, lat)] += 1
             sums[si][i] += lat
 
     def close(self) -> None:
@@ -104,9 +106,10 @@ class OpenMetricsWriter:
                     app(f'http_request_duration_seconds_count{{service="{name}"}} {running} {ts}\n')
                     app(f'http_request_duration_seconds_sum{{service="{name}"}} {total_us / 1e6:.6f} {ts}\n')
                 if j < self.k:
-                    row = self.buckets[si][j]
+                    row = self.buckets[si]
+                    base = j * self.nb
                     for b in range(len(les)):
-                        cum[b] += row[b]
+                        cum[b] += row[base + b]
                     total_us += self.sum_us[si][j]
         app("# EOF\n")
         self.lines = len(out) - 1

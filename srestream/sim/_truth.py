@@ -55,10 +55,16 @@ class TruthCollector:
         self.m0 = sc.start_ns // _MIN
         self.nm = (sc.end_ns - 1) // _MIN - self.m0 + 1
         n = len(graph.services)
-        self.total = [[0] * self.nm for _ in range(n)]
-        self.errors = [[0] * self.nm for _ in range(n)]
         self.slos = expand_slos(sc, graph)
         index = graph.index()
+        # Per-minute counts only for services with an SLO (memory is
+        # services x minutes); the others share one scratch row never read.
+        with_slo = {index[slo["service"]] for slo in self.slos}
+        scratch = [0] * self.nm
+        self.total = [[0] * self.nm if i in with_slo else scratch for i in range(n)]
+        self.errors = [[0] * self.nm if i in with_slo else scratch for i in range(n)]
+        self.service_total = [0] * n
+        self.service_errors = [0] * n
         self.slow: list[list[tuple[int, list[int]]]] = [[] for _ in range(n)]
         self._slow_of: dict[tuple[int, int], list[int]] = {}
         for slo in self.slos:
@@ -80,12 +86,15 @@ class TruthCollector:
 
     def write(self, chunk: Chunk) -> None:
         m0, total, errors, slow = self.m0, self.total, self.errors, self.slow
+        s_total, s_errors = self.service_total, self.service_errors
         for span in chunk.seen:
             end, si, st = span[0], span[1], span[2]
             m = end // _MIN - m0
             total[si][m] += 1
+            s_total[si] += 1
             if st >= 500:
                 errors[si][m] += 1
+                s_errors[si] += 1
             checks = slow[si]
             if checks:
                 lat = (end - span[3]) // 1000
@@ -245,7 +254,7 @@ class TruthCollector:
             ],
             "slos": slos,
             "service_counts": {
-                s.name: {"total": sum(self.total[i]), "errors": sum(self.errors[i])}
+                s.name: {"total": self.service_total[i], "errors": self.service_errors[i]}
                 for i, s in enumerate(graph.services)
             },
             "files": files,
