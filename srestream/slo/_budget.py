@@ -29,19 +29,19 @@ import datetime as _dt
 import zoneinfo
 
 __all__ = [
-    "error_budget",
-    "budget_events",
-    "consumed_ratio",
-    "remaining_ratio",
-    "remaining_events",
-    "burn_rate",
-    "budget_minutes",
-    "remaining_minutes",
-    "timeslice_is_good",
-    "time_sliced_consumed",
-    "calendar_period_bounds",
-    "period_bounds",
     "MINUTE_NS",
+    "budget_events",
+    "budget_minutes",
+    "burn_rate",
+    "calendar_period_bounds",
+    "consumed_ratio",
+    "error_budget",
+    "period_bounds",
+    "remaining_events",
+    "remaining_minutes",
+    "remaining_ratio",
+    "time_sliced_consumed",
+    "timeslice_is_good",
 ]
 
 MINUTE_NS = 60_000_000_000
@@ -104,7 +104,7 @@ def timeslice_is_good(good: int, total: int, target: float) -> bool | None:
 
 
 def time_sliced_consumed(
-    bad_slices: int, slice_ns: int, objective: float, period_ns: int
+    bad_slices: float, slice_ns: int, objective: float, period_ns: int
 ) -> float:
     """Time-sliced budget spent: bad slices over the budgeted number of
     slices in the period (``budget x period / slice``)."""
@@ -123,7 +123,7 @@ def calendar_period_bounds(ts_ns: int, unit: str, time_zone: str = "UTC") -> tup
     743.0
     """
     tz = zoneinfo.ZoneInfo(time_zone)
-    secs, rem = divmod(ts_ns, 1_000_000_000)
+    secs = ts_ns // 1_000_000_000
     local = _dt.datetime.fromtimestamp(secs, tz)
     if unit == "month":
         first_month = local.month

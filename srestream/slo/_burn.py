@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -40,7 +40,7 @@ from ._forecast import Forecast, forecast_exhaustion
 from ._records import Alert, AlertState, Budget, SliRollup
 from ._spec import SLOSet, SLOSpec, alert_windows
 
-__all__ = ["BurnRateDetector", "burn_rate_alerts", "SloState"]
+__all__ = ["BurnRateDetector", "SloState", "burn_rate_alerts"]
 
 _INACTIVE = ""
 
@@ -48,8 +48,20 @@ _INACTIVE = ""
 class _Rule:
     """One alert rule of one key: a window pair, or the forecast."""
 
-    __slots__ = ("window", "name", "tier", "severity", "long_n", "short_n", "factor", "dedup",
-                 "state", "since_ns", "cleared_ns", "bad_share")
+    __slots__ = (
+        "bad_share",
+        "cleared_ns",
+        "dedup",
+        "factor",
+        "long_n",
+        "name",
+        "severity",
+        "short_n",
+        "since_ns",
+        "state",
+        "tier",
+        "window",
+    )
 
     def __init__(self, window: AlertWindow | None, spec: SLOSpec, res: int, severity: str = "") -> None:
         self.window = window
@@ -576,7 +588,9 @@ class BurnRateDetector:
         """The current budget of every key (for status metrics and the gate)."""
         return self.flush()
 
-    async def __call__(self, batches: AsyncIterator[Sequence[Any]], /) -> AsyncIterator[list[Any]]:
+    async def __call__(
+        self, batches: AsyncIterator[Sequence[Any]], /
+    ) -> AsyncGenerator[list[Any], None]:
         async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
                 yield self.process(batch)

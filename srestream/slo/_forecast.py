@@ -183,7 +183,7 @@ def _fit_forecast(
     err_h = sigma / slope if slope > 0 else float("inf")
     err_ns = max(step_ns, int(min(err_h * _HOUR_NS, max_horizon_ns)))
     return Forecast(
-        exhaustion_ts_ns=now_ns + int(round(x * _HOUR_NS)),
+        exhaustion_ts_ns=now_ns + round(x * _HOUR_NS),
         error_ns=err_ns,
         model=model,
         burn_trend=slope_now,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -32,13 +32,13 @@ from ._records import Budget
 from ._spec import PolicyRule, SLOSet, SLOSpec
 
 __all__ = [
+    "BudgetGate",
     "GateDecision",
     "PolicyAction",
-    "BudgetGate",
-    "triggered_rules",
-    "load_budgets",
-    "budgets_from_ledger",
     "budget_policy_actions",
+    "budgets_from_ledger",
+    "load_budgets",
+    "triggered_rules",
 ]
 
 
@@ -188,7 +188,7 @@ def _ledger_sums(db: Any, slo: str, service: str, start: int, end: int) -> tuple
         if a >= b:
             continue
         row = db.execute(
-            f"SELECT COALESCE(SUM(good), 0), COALESCE(SUM(total), 0) FROM sli_rollup_{table} "  # noqa: S608
+            f"SELECT COALESCE(SUM(good), 0), COALESCE(SUM(total), 0) FROM sli_rollup_{table} "
             "WHERE slo = ? AND service = ? AND bucket_ts_ns >= ? AND bucket_ts_ns < ?",
             (slo, service, a, b),
         ).fetchone()
@@ -266,7 +266,9 @@ class PolicyTracker:
             remaining_at_most=r.remaining_at_most, budget_remaining=b.budget_remaining, note=r.note,
         )
 
-    async def __call__(self, batches: AsyncIterator[Sequence[Any]], /) -> AsyncIterator[list[PolicyAction]]:
+    async def __call__(
+        self, batches: AsyncIterator[Sequence[Any]], /
+    ) -> AsyncGenerator[list[PolicyAction], None]:
         async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
                 yield self.process(batch)

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -51,22 +51,22 @@ from ._alerting import (
 from ._predicates import check_predicate
 
 __all__ = [
-    "SLI_KINDS",
+    "DEFAULT_BUDGET_POLICY",
     "POLICY_ACTIONS",
-    "SLILabels",
-    "SLISpec",
+    "SLI_KINDS",
     "AlertWindowSpec",
     "AlertingSpec",
-    "PolicyRule",
-    "SLOSpec",
-    "SLOSet",
     "Period",
-    "parse_period",
+    "PolicyRule",
+    "SLILabels",
+    "SLISpec",
+    "SLOSet",
+    "SLOSpec",
+    "alert_windows",
     "load_slos",
+    "parse_period",
     "parse_slos",
     "validate_slos",
-    "alert_windows",
-    "DEFAULT_BUDGET_POLICY",
 ]
 
 SLI_KINDS: Final = (
@@ -258,7 +258,7 @@ def alert_windows(slo: SLOSpec, *, resolution_ns: int = MINUTE_NS) -> list[Alert
         return []
     period = slo.parsed_period().length_ns
     if not a.windows:
-        scaling = "none" if a.window_scaling == "none" else "period"
+        scaling: Literal["period", "none"] = "none" if a.window_scaling == "none" else "period"
         return default_alert_windows(
             period, scaling=scaling, severities=a.severities, tiers=a.tiers,
             resolution_ns=resolution_ns,
@@ -552,7 +552,7 @@ def _check_slos(
 ) -> list[Problem]:
     problems: list[Problem] = []
     seen_names: dict[tuple[str, str], int] = {}
-    seen_sli: dict[tuple[str, bytes, str, str], tuple[int, float]] = {}
+    seen_sli: dict[tuple[str, str, str, str], tuple[int, float]] = {}
     for i, slo in indexed:
         if slo is None:
             continue

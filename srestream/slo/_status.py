@@ -13,6 +13,7 @@ srestream_slo_objective_ratio{service="checkout",slo="availability",team="",tier
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
@@ -20,7 +21,7 @@ from typing import Any
 
 from ._records import Alert, AlertState, Budget
 
-__all__ = ["slo_status_metrics", "SloStatusWriter"]
+__all__ = ["SloStatusWriter", "slo_status_metrics"]
 
 _GAUGES: tuple[tuple[str, str], ...] = (
     ("srestream_slo_objective_ratio", "SLO objective as a ratio."),
@@ -45,7 +46,7 @@ def _labels(**kv: str) -> str:
 
 
 def _num(x: float) -> str:
-    return repr(float(x)) if x == x else "NaN"
+    return "NaN" if math.isnan(x) else repr(float(x))
 
 
 def slo_status_metrics(budgets: Iterable[Budget], alerts: Iterable[Alert] = ()) -> str:

@@ -33,7 +33,7 @@ Memory: the open buckets only (those between the watermark and ``max_ts``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any
 
@@ -45,14 +45,14 @@ from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
 from ._spec import SLOSet, SLOSpec
 
-__all__ = ["SliWindows", "sli_windows", "SliCounter", "ServiceBuckets"]
+__all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
 
 
 class SliCounter:
     """The counting rule of one (SLO, service): which records count as
     valid and good, and how a closed bucket turns into counts."""
 
-    __slots__ = ("slo", "service", "spec", "time_sliced", "slice_target", "min_events", "state_key")
+    __slots__ = ("min_events", "service", "slice_target", "slo", "spec", "state_key", "time_sliced")
 
     def __init__(self, spec: SLOSpec) -> None:
         self.spec = spec
@@ -107,7 +107,7 @@ class ServiceBuckets:
     record for all the service's SLOs, predicates inlined).
     """
 
-    __slots__ = ("service", "counters", "pending", "count_log", "count_metric")
+    __slots__ = ("count_log", "count_metric", "counters", "pending", "service")
 
     def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
         self.service = service
@@ -213,8 +213,7 @@ class SliWindows:
                 continue
             if ts > max_ts:
                 max_ts = ts
-                if ts - lateness > wm:
-                    wm = ts - lateness
+                wm = max(wm, ts - lateness)
                 if wm >= close_at:
                     self.max_ts_ns, self.watermark_ns = max_ts, wm
                     self._close(wm // res, out)
@@ -287,7 +286,7 @@ class SliWindows:
 
     async def __call__(
         self, batches: AsyncIterator[Sequence[Any]], /
-    ) -> AsyncIterator[list[SliRollup]]:
+    ) -> AsyncGenerator[list[SliRollup], None]:
         async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
                 yield self.process(batch)

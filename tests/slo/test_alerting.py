@@ -153,4 +153,4 @@ def test_dedup_keys_are_stable_and_distinct() -> None:
     assert k not in others and len(others) == 3
     # Fixed for all time: receivers group on it across releases.
     assert k == "slo-" + __import__("hashlib").sha256(
-        "checkout\x1favailability\x1fpage\x1fpage_quick".encode()).hexdigest()[:20]
+        b"checkout\x1favailability\x1fpage\x1fpage_quick").hexdigest()[:20]

@@ -135,8 +135,8 @@ def test_calendar_month_across_dst_in_the_slo_time_zone() -> None:
     # and has 31 days less the hour lost on 31 March.
     ts = _ns(dt.datetime(2024, 3, 15, 12, tzinfo=paris))
     s, e = calendar_period_bounds(ts, "month", "Europe/Paris")
-    assert s == _ns(dt.datetime(2024, 2, 29, 23, tzinfo=dt.timezone.utc))
-    assert e == _ns(dt.datetime(2024, 3, 31, 22, tzinfo=dt.timezone.utc))
+    assert s == _ns(dt.datetime(2024, 2, 29, 23, tzinfo=dt.UTC))
+    assert e == _ns(dt.datetime(2024, 3, 31, 22, tzinfo=dt.UTC))
     assert e - s == 31 * DAY - HOUR
     # The last nanosecond before local midnight of 1 April belongs to March; midnight to April.
     assert calendar_period_bounds(e - 1, "month", "Europe/Paris") == (s, e)
@@ -154,17 +154,17 @@ def test_calendar_month_end_and_year_end() -> None:
     assert s == _ns(dt.datetime(2025, 1, 1, tzinfo=ny))
     assert e == _ns(dt.datetime(2025, 2, 1, tzinfo=ny))
     # December rolls over into the next year; February 2024 is a leap month.
-    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 12, 31, 12, tzinfo=dt.timezone.utc)), "month")
-    assert e == _ns(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
-    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 2, 10, tzinfo=dt.timezone.utc)), "month")
+    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 12, 31, 12, tzinfo=dt.UTC)), "month")
+    assert e == _ns(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 2, 10, tzinfo=dt.UTC)), "month")
     assert e - s == 29 * DAY
 
 
 def test_calendar_quarter() -> None:
-    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 11, 5, tzinfo=dt.timezone.utc)), "quarter")
-    assert s == _ns(dt.datetime(2024, 10, 1, tzinfo=dt.timezone.utc))
-    assert e == _ns(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
-    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 5, 5, tzinfo=dt.timezone.utc)), "quarter", "Europe/Paris")
+    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 11, 5, tzinfo=dt.UTC)), "quarter")
+    assert s == _ns(dt.datetime(2024, 10, 1, tzinfo=dt.UTC))
+    assert e == _ns(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    s, e = calendar_period_bounds(_ns(dt.datetime(2024, 5, 5, tzinfo=dt.UTC)), "quarter", "Europe/Paris")
     assert e - s == 91 * DAY  # April, May, June: no DST change inside
     with pytest.raises(ValueError, match="calendar unit"):
         calendar_period_bounds(0, "week")

@@ -14,7 +14,7 @@ from srestream._output import encode_lines
 from srestream.slo import Alert, Budget, BurnRateDetector, SliRollup
 from srestream.slo._budget import budget_minutes, consumed_ratio
 
-from .helpers import DAY, HOUR, MIN, S, T0, availability, run_engine, slo_set, traffic
+from .helpers import DAY, HOUR, MIN, T0, S, availability, run_engine, slo_set, traffic
 
 
 def _alerts(out: list[Any]) -> list[Alert]:
@@ -35,7 +35,7 @@ async def test_full_outage_pages_after_51_84_seconds_at_one_second_resolution() 
     need_s = 14.4 * 0.001 * 3600
     recs = traffic(T0, 2 * 3600 + 120, failing=lambda ts: ts >= outage)
     out, _, _ = await run_engine(slos, recs, resolution_ns=S)
-    first = [a for a in _alerts(out) if a.long_window == "1h"][0]
+    first = next(a for a in _alerts(out) if a.long_window == "1h")
     assert (first.state, first.tier, first.long_window, first.short_window) == ("firing", "page", "1h", "5m")
     assert first.ts_ns - outage == math.ceil(need_s) * S
     assert first.burn_rate == pytest.approx(52 / 3600 / 0.001, rel=1e-9)
@@ -141,8 +141,8 @@ async def test_gaps_lower_coverage_but_burn_nothing() -> None:
 async def test_calendar_month_across_dst_resets_at_local_midnight() -> None:
     # Paris, March 2024: 31 days less the DST hour; April starts at
     # 2024-03-31T22:00Z (local midnight, UTC+2).
-    paris_april = int(dt.datetime(2024, 3, 31, 22, tzinfo=dt.timezone.utc).timestamp()) * S
-    march_start = int(dt.datetime(2024, 2, 29, 23, tzinfo=dt.timezone.utc).timestamp()) * S
+    paris_april = int(dt.datetime(2024, 3, 31, 22, tzinfo=dt.UTC).timestamp()) * S
+    march_start = int(dt.datetime(2024, 2, 29, 23, tzinfo=dt.UTC).timestamp()) * S
     slos = slo_set(availability(period="month", time_zone="Europe/Paris"))
     start = paris_april - 2 * HOUR
     recs = traffic(start, 4 * 3600, failing=lambda ts: ts < paris_april and ts % (100 * S) == 0)

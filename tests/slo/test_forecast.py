@@ -14,7 +14,7 @@ from .helpers import DAY, HOUR, MIN, T0, availability, slo_set
 PERIOD_H = 7 * 24
 
 
-def _scenario(bad_per_10k: "callable[[float], float]", burn_hours: float, *, horizon: str | None = None) -> list:
+def _scenario(bad_per_10k: callable[[float], float], burn_hours: float, *, horizon: str | None = None) -> list:
     """99% / 7d, 10,000 requests a minute: a full clean week, then ``burn_hours``
     with ``bad_per_10k(t_hours)`` failures a minute."""
     alerting = {"forecast_horizon": horizon} if horizon else {}

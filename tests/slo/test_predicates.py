@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from srestream import LogRecord, MetricSample
+from srestream.slo import sli_windows
 from srestream.slo._predicates import check_predicate, compile_predicate
 from srestream.testing import run_stage
-from srestream.slo import sli_windows
 
-from .helpers import S, T0, availability, slo_set
+from .helpers import T0, S, availability, slo_set
 
 R = LogRecord(ts_ns=0, service="api", status=503, latency_ns=2_000_000, level=17,
               attrs={"route": "/pay", "region": "eu", "retries": 2, "weird": "x"})

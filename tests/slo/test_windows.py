@@ -18,7 +18,7 @@ from srestream._component import Outputs
 from srestream.slo import SliRollup, SliWindows, sli_windows
 from srestream.testing import ListSource, run_stage
 
-from .helpers import MIN, S, T0, availability, slo_set, traffic
+from .helpers import MIN, T0, S, availability, slo_set, traffic
 
 
 def _rec(t_s: float, status: int = 200, service: str = "checkout", **kw: Any) -> LogRecord:
