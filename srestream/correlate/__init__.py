@@ -8,7 +8,12 @@ from ._changepoint import Cusum, SeasonalBaseline
 from ._components import AnomalyDetectorStage, RootCauseStage, TraceCorrelatorStage
 from ._correlator import REQUEST_ID_ATTRS, TraceCorrelator, correlate_traces
 from ._graph import DependencyGraph, downstream_of
-from ._leading import breaches_from, lead_time_summary, leading_indicators
+from ._leading import (
+    breaches_from,
+    lead_time_summary,
+    leading_indicators,
+    replay_leading_indicators,
+)
 from ._rca import WEIGHTS, error_onsets, rank_root_causes
 from ._records import (
     Anomaly,
@@ -72,5 +77,6 @@ __all__ = [
     "rank_alert_causes",
     "rank_root_causes",
     "rank_sli_correlates",
+    "replay_leading_indicators",
     "spearman",
 ]

@@ -122,10 +122,14 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
 @register("Rank root-cause services for firing alerts and attach them as root_cause_candidates.")
 class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     """Inputs: the alerts, and the evidence (``trace_correlator`` output,
-    ``anomaly_detector`` output, deploy events)."""
+    ``anomaly_detector`` output, deploy events).  Evidence from ``lookback``
+    before an alert is used, deploys up to ``deploy_window`` before an
+    onset; an alert waits for the correlator's statistics to reach its time,
+    or for any evidence ``max_wait`` past it."""
 
     lookback: Duration = Duration.parse("1h")
     deploy_window: Duration = Duration.parse("30m")
+    max_wait: Duration = Duration.parse("10m")
     max_candidates: Positive = 5
 
     def __post_init__(self) -> None:
@@ -134,7 +138,7 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     def create_analyzer(self) -> RootCauseAnalyzer:
         return RootCauseAnalyzer(
             lookback_ns=int(self.lookback), deploy_window_ns=int(self.deploy_window),
-            max_candidates=self.max_candidates,
+            max_wait_ns=int(self.max_wait), max_candidates=self.max_candidates,
         )  # fmt: skip
 
     def build(self, ctx: BuildContext) -> Stage:

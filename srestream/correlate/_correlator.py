@@ -48,6 +48,7 @@ REQUEST_ID_ATTRS = ("request_id", "http.request_id", "request.id", "correlation_
 
 _REQ = "\x00req:"  # key prefix of request groups (cannot collide with a trace id)
 _SCAN_LIMIT = 512  # spans of one service looked at per time-window link
+_BY_REQUEST: str = LinkMethod.REQUEST_ID
 
 
 class _Trace:
@@ -405,7 +406,7 @@ class TraceCorrelator:
             if entry is not None:
                 root_service, root_name = entry.service, entry.name
             missing = tree.missing_spans
-            cause = tree.root_cause()
+            cause = tree.root_cause() if error_services else None
             if cause is not None:
                 rc_service, rc_span, rc_name, rc_method = (
                     cause.service, cause.span_id, cause.name, "span",
@@ -449,18 +450,23 @@ class TraceCorrelator:
                 truncated=tr.truncated,
             )
         )
-        counters = self.counters
+        if not tr.logs:
+            return
+        by_request = sum(1 for _, method in tr.logs if method == _BY_REQUEST)
+        self.counters["links_request_id"] += by_request
+        self.counters["links_trace"] += len(tr.logs) - by_request
+        if not self.emit_links:
+            return
+        trace_id = tr.trace_id
+        append = out.append
         for log, method in tr.logs:
-            counters["links_" + method] += 1
-            if not self.emit_links:
-                continue
             span_id = log.span_id
             if not span_id and tree is not None:
                 cover = tree.covering_span(log.service, log.ts_ns)
                 span_id = cover.span_id if cover is not None else ""
-            out.append(
+            append(
                 Link(
-                    ts_ns=log.ts_ns, method=method, trace_id=tr.trace_id,
+                    ts_ns=log.ts_ns, method=method, trace_id=trace_id,
                     request_id=log.request_id or rid, span_id=span_id, service=log.service,
                     level=log.level, template_id=log.template_id, source=log.source,
                     position=log.position,

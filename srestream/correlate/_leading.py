@@ -1,6 +1,7 @@
 """Leading indicators: which anomalies came before an SLO breach, and by how much.
 
-Over a replay, every breach (a firing alert, or anything with ``ts_ns``) is
+Over a replay (:func:`replay_leading_indicators` takes its output records
+as they come), every breach (a firing alert, or anything with ``ts_ns``) is
 paired with the anomalies whose onset lies in ``[breach - horizon, breach]``.
 :func:`lead_time_summary` then says, per anomaly type, how many breaches it
 preceded and with what lead time, so the SRE learns which signals are worth
@@ -101,3 +102,17 @@ def lead_time_summary(
             row["share"] = len(leads) / breaches
         out[kind] = row
     return out
+
+
+def replay_leading_indicators(
+    records: Iterable[Any], *, horizon_ns: int = 3_600_000_000_000, same_service: bool = False
+) -> tuple[list[LeadingIndicator], dict[str, dict[str, float]]]:
+    """From a replay's output (anomalies and alerts among other records):
+    the leading indicators of each breach and their summary per anomaly type."""
+    records = list(records)
+    anomalies = [r for r in records if isinstance(r, Anomaly)]
+    breaches = breaches_from(records)
+    found = leading_indicators(
+        anomalies, breaches, horizon_ns=horizon_ns, same_service=same_service
+    )
+    return found, lead_time_summary(found, breaches=len(breaches))

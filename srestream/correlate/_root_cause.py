@@ -7,7 +7,8 @@ the lookback window only (bounded memory).
 
 An alert (any record with ``ts_ns`` and a ``root_cause_candidates`` field)
 waits until the evidence has caught up with its time (a closed
-``service_stats`` bucket ending at or after it), then leaves with
+``service_stats`` bucket ending at or after it; or, for pipelines without a
+correlator, any evidence ``max_wait_ns`` of event time past it), then leaves with
 ``root_cause_candidates`` filled as ``[{service, score, method}]``, followed
 by a :class:`RootCauseRanking` with the full evidence.  Only evidence up to
 the alert's time is used and alerts leave in the order they came, so the
@@ -41,9 +42,11 @@ class RootCauseAnalyzer:
         lookback_ns: int = 3_600_000_000_000,
         deploy_window_ns: int = 1_800_000_000_000,
         max_candidates: int = 5,
+        max_wait_ns: int = 600_000_000_000,
         max_pending_alerts: int = 10_000,
     ) -> None:
         self.lookback_ns = lookback_ns
+        self.max_wait_ns = max_wait_ns
         self.deploy_window_ns = deploy_window_ns
         self.max_candidates = max_candidates
         self.max_pending_alerts = max_pending_alerts
@@ -51,6 +54,7 @@ class RootCauseAnalyzer:
 
     def _reset(self) -> None:
         self.evidence_watermark: int | None = None
+        self._latest: int | None = None  # newest evidence of any kind
         self._stats: deque[ServiceStats] = deque()
         self._edges: deque[DependencyEdge] = deque()
         self._deploys: deque[Event] = deque()
@@ -59,6 +63,7 @@ class RootCauseAnalyzer:
 
     def process(self, batch: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
+        latest = self._latest
         for rec in batch:
             t = type(rec)
             if t is ServiceStats:
@@ -66,17 +71,24 @@ class RootCauseAnalyzer:
                 end = rec.ts_ns + rec.bucket_ns
                 if self.evidence_watermark is None or end > self.evidence_watermark:
                     self.evidence_watermark = end
-                    self._prune(end)
             elif t is DependencyEdge:
                 self._edges.append(rec)
             elif t is Anomaly:
                 self._anomalies.append(rec)
             elif t is Event:
-                if rec.event_type == "deploy":
-                    self._deploys.append(rec)
+                if rec.event_type != "deploy":
+                    continue
+                self._deploys.append(rec)
             elif hasattr(rec, "root_cause_candidates") and hasattr(rec, "ts_ns"):
                 self._pending.append(rec)
+                continue
+            else:
+                continue
+            if latest is None or rec.ts_ns > latest:
+                latest = rec.ts_ns
+        self._latest = latest
         self._release(out, final=False)
+        self._prune()
         return out
 
     def finish(self) -> list[Any]:
@@ -87,9 +99,11 @@ class RootCauseAnalyzer:
     def _release(self, out: list[Any], *, final: bool) -> None:
         pending = self._pending
         w = self.evidence_watermark
+        latest = self._latest
         while pending and (
             final
             or (w is not None and pending[0].ts_ns <= w)
+            or (latest is not None and pending[0].ts_ns + self.max_wait_ns <= latest)
             or len(pending) > self.max_pending_alerts
         ):
             out.extend(self.enrich(pending.popleft()))
@@ -124,7 +138,13 @@ class RootCauseAnalyzer:
         )
         return [msgspec.structs.replace(alert, root_cause_candidates=short), ranking]
 
-    def _prune(self, w: int) -> None:
+    def _prune(self) -> None:
+        """Drop evidence too old for any alert still to come (or waiting)."""
+        if self._latest is None:
+            return
+        w = self._latest
+        if self._pending:
+            w = min(w, self._pending[0].ts_ns)
         horizon = w - self.lookback_ns - self.deploy_window_ns
         for q in (self._stats, self._edges, self._deploys, self._anomalies):
             while q and q[0].ts_ns < horizon:
@@ -134,6 +154,7 @@ class RootCauseAnalyzer:
         return msgspec.to_builtins(
             {
                 "evidence_watermark": self.evidence_watermark,
+                "latest": self._latest,
                 "stats": list(self._stats),
                 "edges": list(self._edges),
                 "deploys": list(self._deploys),
@@ -155,6 +176,7 @@ class RootCauseAnalyzer:
                 cls = getattr(cls, part)
             self._pending.append(msgspec.convert(fields, cls))
         self.evidence_watermark = state["evidence_watermark"]
+        self._latest = state.get("latest")
         self._stats = deque(msgspec.convert(state["stats"], list[ServiceStats]))
         self._edges = deque(msgspec.convert(state["edges"], list[DependencyEdge]))
         self._deploys = deque(msgspec.convert(state["deploys"], list[Event]))

@@ -236,3 +236,24 @@ def test_leading_indicators_report_what_preceded_a_breach_and_by_how_much() -> N
     )
     # Nothing precedes a breach before everything.
     assert leading_indicators(anomalies, [msgspec.structs.replace(alert, ts_ns=T0)]) == []
+
+
+def test_leading_indicators_over_a_replay_output() -> None:
+    from srestream.correlate import replay_leading_indicators
+
+    anomalies = _run(_mixed(12))
+
+    def alert(ts: int, state: str) -> Alert:
+        return Alert(
+            ts_ns=ts, slo="api-availability", service="checkout", severity="page", state=state,
+            burn_rate=14.4, long_window="1h", short_window="5m", budget_remaining=0.2,
+            dedup_key="api-availability/checkout/page",
+        )  # fmt: skip
+
+    # The replay output: anomalies, a repeated firing and a resolution, other records.
+    output = [*anomalies, alert(T0 + 48 * MINUTE, "pending"), alert(T0 + 50 * MINUTE, "firing"),
+              alert(T0 + 55 * MINUTE, "firing"), alert(T0 + 70 * MINUTE, "resolved"),
+              LogRecord(ts_ns=T0, service="x")]  # fmt: skip
+    found, summary = replay_leading_indicators(output, horizon_ns=30 * MINUTE)
+    assert {i.breach_ts_ns for i in found} == {T0 + 50 * MINUTE}
+    assert summary[AnomalyType.ERROR_RATE_CHANGE]["share"] == 1.0

@@ -201,3 +201,31 @@ async def test_correlator_and_alerts_fan_in_to_root_cause_in_a_pipeline() -> Non
     await runner.run()
     (alert,) = [r for r in sink.records if isinstance(r, Alert)]
     assert alert.root_cause_candidates[0]["service"] == "db"
+
+
+def test_without_correlator_statistics_an_alert_leaves_after_max_wait() -> None:
+    analyzer = RootCauseAnalyzer(max_wait_ns=5 * MINUTE)
+    alert = _alert()
+
+    def spike(minute: int) -> Anomaly:
+        ts = ALERT_AT + minute * MINUTE
+        return Anomaly(ts_ns=ts, onset_ts_ns=ts - MINUTE, anomaly_type=AnomalyType.ERROR_RATE_CHANGE,
+                       method="cusum", service="db")  # fmt: skip
+
+    assert analyzer.process([spike(-3), alert, spike(2)]) == []
+    out = analyzer.process([spike(5)])
+    (enriched,) = [r for r in out if isinstance(r, Alert)]
+    # Only the anomaly before the alert counts as evidence.
+    assert [c["service"] for c in enriched.root_cause_candidates] == ["db"]
+
+
+def test_evidence_kept_is_bounded_by_the_lookback() -> None:
+    analyzer = RootCauseAnalyzer(lookback_ns=10 * MINUTE, deploy_window_ns=5 * MINUTE)
+    for hour in range(24):
+        batch = [
+            ServiceStats(ts_ns=T0 + (hour * 60 + m) * MINUTE, bucket_ns=MINUTE, service=f"s{k}",
+                         spans=10)
+            for m in range(60) for k in range(5)
+        ]  # fmt: skip
+        analyzer.process(batch)
+        assert len(analyzer.snapshot()["stats"]) <= 5 * 16
