@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sizes["slos"] = len(report.slos)
 
     secs, all_runs = timed(run, args.runs)
+    cli_secs = _cli_seconds(path, slos, at)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("sli_rollup_minute", "sli_rollup_hour", "sli_rollup_day")}
@@ -137,8 +138,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         report_seconds_median=round(secs, 4), report_seconds_runs=[round(x, 4) for x in all_runs],
         target_seconds=1.0, under_target=secs < 1.0, ledger_rows=rows,
         ledger_fill_seconds=round(fill_seconds, 1), markdown_bytes=sizes["md"],
-        json_bytes=sizes["json"],
+        json_bytes=sizes["json"], cli_seconds=round(cli_secs, 3),
     )
+
+
+def _cli_seconds(path: str, slos: list[ReportSLO], at: int) -> float:
+    """Wall time of ``srestream report`` as a user runs it: a fresh Python,
+    the SLO file read and validated, the report written (one run)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import yaml
+
+    sli = {
+        "availability": {"kind": "availability", "total": {}, "good": {"status": {"lt": 500}}},
+        "latency": {"kind": "latency", "total": {}, "threshold": "300ms"},
+        "freshness": {"kind": "ratio", "total": {"attrs.queue": "ingest"},
+                      "good": {"attrs.lag_s": {"lt": 60}}},
+    }
+    doc = {"slos": [{
+        "name": s.slo, "service": s.service, "objective": s.objective, "period": s.period,
+        "sli": sli[s.slo], "labels": {"team": s.team, "tier": s.tier},
+    } for s in slos]}
+    with tempfile.TemporaryDirectory() as d:
+        slo_file = os.path.join(d, "slos.yaml")
+        with open(slo_file, "w", encoding="utf-8") as f:
+            yaml.safe_dump(doc, f)
+        cli = "import sys; from srestream._cli import main; sys.exit(main(sys.argv[1:]))"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", cli, "report", "--store", path, "--slos", slo_file,
+                        "--at", str(at / 1e9), "-o", os.path.join(d, "report.md")],
+                       check=True, timeout=120)
+        return time.perf_counter() - t
 
 
 if __name__ == "__main__":

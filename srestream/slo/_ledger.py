@@ -122,8 +122,10 @@ def write_rollups(db: sqlite3.Connection, rollups: Iterable[SliRollup]) -> int:
     """Store ``rollups`` (one transaction); return how many were stored.
 
     A rollup for a bucket already stored replaces it; the hour and day rows
-    change by the difference.  Buckets must not straddle an hour (minute
-    buckets never do)."""
+    change by the difference.  A rollup longer than a minute (the windows
+    stage sends one per key for a long data gap) is kept whole in the hour
+    and day of its start: a gap holds no events and no covered time, so no
+    sum or coverage changes by where it is kept."""
     latest: dict[tuple[int, str, str], tuple[int, str, str, int, int, int, int]] = {}
     for r in rollups:
         latest[(r.bucket_ts_ns, r.slo, r.service)] = (

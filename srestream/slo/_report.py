@@ -158,22 +158,55 @@ def _ranges(start: int, end: int) -> list[tuple[str, int, int]]:
 _Sums = dict[tuple[str, str], list[int]]
 
 
-def _window_sums(db: sqlite3.Connection, start: int, end: int) -> _Sums:
-    """(slo, service) -> [good, total, covered_ns] over ``[start, end)``."""
-    acc: _Sums = {}
-    for table, lo, hi in _ranges(start, end):
-        rows = db.execute(
-            f"SELECT slo, service, SUM(good), SUM(total), SUM(span_ns - no_data_ns) FROM {table} "
-            "WHERE bucket_ts_ns >= ? AND bucket_ts_ns < ? GROUP BY slo, service", (lo, hi))
-        for slo, service, good, total, covered in rows:
-            a = acc.get((slo, service))
-            if a is None:
-                acc[(slo, service)] = [good, total, covered]
-            else:
-                a[0] += good
-                a[1] += total
-                a[2] += covered
-    return acc
+def _add(acc: _Sums, key: tuple[str, str], good: int, total: int, covered: int) -> None:
+    a = acc.get(key)
+    if a is None:
+        acc[key] = [good, total, covered]
+    else:
+        a[0] += good
+        a[1] += total
+        a[2] += covered
+
+
+def _window_sums(db: sqlite3.Connection, windows: Sequence[tuple[int, int]]
+                 ) -> dict[tuple[int, int], _Sums]:
+    """For each window ``[start, end)``: (slo, service) -> [good, total,
+    covered_ns].  The whole days of every window come from one scan of the
+    day table (a conditional sum per window); the ragged hours and minutes
+    from small range queries."""
+    out: dict[tuple[int, int], _Sums] = {w: {} for w in windows}
+    day_parts: list[tuple[tuple[int, int], int, int]] = []
+    for w, acc in out.items():
+        for table, lo, hi in _ranges(*w):
+            if table == "sli_rollup_day":
+                day_parts.append((w, lo, hi))
+                continue
+            rows = db.execute(
+                f"SELECT slo, service, SUM(good), SUM(total), SUM(span_ns - no_data_ns) "
+                f"FROM {table} WHERE bucket_ts_ns >= ? AND bucket_ts_ns < ? GROUP BY slo, service",
+                (lo, hi))
+            for slo, service, good, total, covered in rows:
+                _add(acc, (slo, service), good, total, covered)
+    if day_parts:
+        cols = []
+        params: list[int] = []
+        for _, lo, hi in day_parts:
+            inside = "(bucket_ts_ns >= ? AND bucket_ts_ns < ?)"
+            cols += [f"SUM({inside} * good)", f"SUM({inside} * total)",
+                     f"SUM({inside} * (span_ns - no_data_ns))"]
+            params += [lo, hi] * 3
+        lo = min(p[1] for p in day_parts)
+        hi = max(p[2] for p in day_parts)
+        rows = db.execute(f"SELECT slo, service, {', '.join(cols)} FROM sli_rollup_day "
+                          "WHERE bucket_ts_ns >= ? AND bucket_ts_ns < ? GROUP BY slo, service",
+                          (*params, lo, hi))
+        for row in rows:
+            key = (row[0], row[1])
+            for i, (w, _, _) in enumerate(day_parts):
+                good, total, covered = row[2 + 3 * i: 5 + 3 * i]
+                if total or covered:
+                    _add(out[w], key, good, total, covered)
+    return out
 
 
 def _daily(db: sqlite3.Connection, day_end: int, days: int) -> dict[tuple[str, str],
@@ -225,13 +258,13 @@ def _period_start(slo: ReportSLO, at: int) -> int:
 def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) -> ComplianceReport:
     """Compute the report as of ``at_ns`` from an open ledger connection."""
     at = at_ns // MINUTE_NS * MINUTE_NS
-    sums: dict[tuple[int, int], _Sums] = {}
+    wanted = {(at - k * d * DAY_NS, at - (k - 1) * d * DAY_NS)
+              for d in REPORT_WINDOWS_DAYS for k in (1, 2)}
+    wanted |= {(_period_start(slo, at), at) for slo in slos}
+    sums = _window_sums(db, sorted(wanted))
 
     def window(start: int, end: int) -> _Sums:
-        key = (start, end)
-        if key not in sums:
-            sums[key] = _window_sums(db, start, end)
-        return sums[key]
+        return sums[(start, end)]
 
     daily = _daily(db, at // DAY_NS * DAY_NS, max(REPORT_WINDOWS_DAYS))
     out_slos = []

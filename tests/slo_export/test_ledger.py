@@ -132,3 +132,19 @@ def test_sink_options_are_validated(opts: dict[str, object]) -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"type": "budget_ledger", "inputs": ["w"], **opts}, BudgetLedgerSink,
                         dec_hook=dec_hook)
+
+
+def test_a_gap_rollup_spanning_hours_keeps_counts_and_coverage(tmp_path: pathlib.Path) -> None:
+    """The windows stage reports a long data gap as one rollup spanning it."""
+    db = open_ledger_db(str(tmp_path / "ledger.sqlite"))
+    before = [SliRollup(slo="a", service="s", bucket_ts_ns=m * MINUTE_NS, resolution_ns=MINUTE_NS,
+                        good=9, total=10) for m in range(60)]
+    gap = SliRollup(slo="a", service="s", bucket_ts_ns=HOUR_NS, resolution_ns=3 * HOUR_NS,
+                    good=0, total=0, no_data_ns=3 * HOUR_NS)
+    after = [SliRollup(slo="a", service="s", bucket_ts_ns=4 * HOUR_NS + m * MINUTE_NS,
+                       resolution_ns=MINUTE_NS, good=10, total=10) for m in range(60)]
+    write_rollups(db, before + [gap] + after)
+    for table in ("sli_rollup_minute", "sli_rollup_hour", "sli_rollup_day"):
+        good, total, span, no_data = table_totals(db, table)[("a", "s")]
+        assert (good, total) == (9 * 60 + 10 * 60, 1200)
+        assert span - no_data == 2 * HOUR_NS  # two hours of data in five
