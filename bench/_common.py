@@ -107,16 +107,29 @@ def workload_scenario(
         "services": {"count": services},
         "traffic": {"requests_per_second": rps, "diurnal_amplitude": 0.0},
         "slos": [
-            {"name": "availability", "sli": "availability", "objective": 99.9,
-             "kinds": ["frontend", "gateway", "mid"]},
+            {
+                "name": "availability",
+                "sli": "availability",
+                "objective": 99.9,
+                "kinds": ["frontend", "gateway", "mid"],
+            },
             {"name": "latency", "sli": "latency", "objective": 99.0, "threshold_ms": 300},
         ],
         "faults": [
-            {"kind": "dependency_outage", "service": ds, "onset": f"{round(minutes * 0.4)}m",
-             "duration": f"{max(1, round(minutes * 0.1))}m"},
-            {"kind": "bad_deploy", "service": mid, "onset": f"{round(minutes * 0.7)}m",
-             "duration": f"{max(2, round(minutes * 0.1))}m", "errors_after": "1m",
-             "error_ratio": 0.3},
+            {
+                "kind": "dependency_outage",
+                "service": ds,
+                "onset": f"{round(minutes * 0.4)}m",
+                "duration": f"{max(1, round(minutes * 0.1))}m",
+            },
+            {
+                "kind": "bad_deploy",
+                "service": mid,
+                "onset": f"{round(minutes * 0.7)}m",
+                "duration": f"{max(2, round(minutes * 0.1))}m",
+                "errors_after": "1m",
+                "error_ratio": 0.3,
+            },
         ],
     }
 
@@ -167,8 +180,13 @@ def workload(
     with open(d / "truth.json", "rb") as f:
         n = json.loads(f.read())["files"].get("logs.jsonl", 0)
     return Workload(
-        dir=d, logs=d / "logs.jsonl", events=d / "events.jsonl", truth=d / "truth.json",
-        traces=opt("traces.otlp.jsonl"), metrics=opt("metrics.om.txt"), records=n,
+        dir=d,
+        logs=d / "logs.jsonl",
+        events=d / "events.jsonl",
+        truth=d / "truth.json",
+        traces=opt("traces.otlp.jsonl"),
+        metrics=opt("metrics.om.txt"),
+        records=n,
     )
 
 

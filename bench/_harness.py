@@ -52,8 +52,11 @@ def _first(fig: dict[str, Any], names: tuple[str, ...], prefix: str = "", suffix
     if prefix or suffix:
         for k, v in fig.items():
             if (
-                k.startswith(prefix) and k.endswith(suffix) and isinstance(v, int | float)
-                and not isinstance(v, bool) and "decode" not in k.removeprefix("ratio_to_msgspec")
+                k.startswith(prefix)
+                and k.endswith(suffix)
+                and isinstance(v, int | float)
+                and not isinstance(v, bool)
+                and "decode" not in k.removeprefix("ratio_to_msgspec")
             ):
                 return v
     return None
@@ -80,8 +83,12 @@ def run_one(name: str, argv: list[str], timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", f"bench.{name}", *argv], cwd=ROOT, env=env,
-            stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", f"bench.{name}", *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
         )
         status, rusage, timed_out = None, None, False
         while status is None:
@@ -160,9 +167,14 @@ def table(rows: list[dict[str, Any]]) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
     out = []
     for j, c in enumerate(cells):
-        out.append("| " + " | ".join(
-            x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths, strict=True))
-        ) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                x.ljust(w) if i == 0 else x.rjust(w)
+                for i, (x, w) in enumerate(zip(c, widths, strict=True))
+            )
+            + " |"
+        )
         if j == 0:
             out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(out)
@@ -185,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", metavar="FILE", help="write every figure as JSON")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per benchmark")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    ap.add_argument("--update-readme", action="store_true", help="write the table into bench/README.md")
+    ap.add_argument(
+        "--update-readme", action="store_true", help="write the table into bench/README.md"
+    )
     args = ap.parse_args(argv)
     names = discover()
     if args.list:
@@ -193,16 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     unknown = [n for n in args.names if n not in names]
     if unknown:
-        print(f"python -m bench: unknown benchmark(s) {', '.join(unknown)}; "
-              f"available: {', '.join(names)}", file=sys.stderr)
+        print(
+            f"python -m bench: unknown benchmark(s) {', '.join(unknown)}; "
+            f"available: {', '.join(names)}",
+            file=sys.stderr,
+        )
         return 2
     selected = [n for n in (args.names or names) if n != "baseline"]
     records = args.records if args.records is not None else (QUICK_RECORDS if args.quick else None)
     child_argv = ["--records", str(records)] if records is not None else []
     t0 = time.perf_counter()
     wl = workload(records if records is not None else DEFAULT_RECORDS)
-    print(f"workload: {wl.records:,} records in {wl.dir} ({time.perf_counter() - t0:.1f}s)",
-          file=sys.stderr)
+    print(
+        f"workload: {wl.records:,} records in {wl.dir} ({time.perf_counter() - t0:.1f}s)",
+        file=sys.stderr,
+    )
     rows = []
     for name in ["baseline", *selected]:
         print(f"running {name} ...", file=sys.stderr, flush=True)

@@ -26,7 +26,9 @@ class _Line(msgspec.Struct):
     status: int
 
 
-def count_good_total(lines: list[bytes]) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
+def count_good_total(
+    lines: list[bytes],
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
     """(good, total) per (service, minute 'YYYY-MM-DDTHH:MM')."""
     decode = msgspec.json.Decoder(_Line).decode
     good: dict[tuple[str, str], int] = {}
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for (svc, _m), n in good.items():
         per_service[svc][0] += n
     agrees = all(
-        per_service.get(s, [0, 0]) == [c["total"] - c["errors"], c["total"]] for s, c in truth.items()
+        per_service.get(s, [0, 0]) == [c["total"] - c["errors"], c["total"]]
+        for s, c in truth.items()
     )
     return result(
         "baseline",

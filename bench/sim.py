@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 lines = read_lines(f"{d}/logs.jsonl")
         with tempfile.TemporaryDirectory() as d:
             r = simulate(
-                sc, d, formats=["jsonl", "logfmt", "syslog", "otlp", "openmetrics"],
+                sc,
+                d,
+                formats=["jsonl", "logfmt", "syslog", "otlp", "openmetrics"],
                 max_spans=args.records,
             )
             all_secs.append(r.seconds)

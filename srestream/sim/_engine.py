@@ -120,7 +120,9 @@ def run_engine(
     err_lat = eff.error_latency_ns
     lat = [self_ns[i] * eff.latency_factor[i] for i in range(n)]
 
-    def call(si: int, start: int, tid: str, psid: str, out: Callable[[SpanTuple], None]) -> tuple[int, int]:
+    def call(
+        si: int, start: int, tid: str, psid: str, out: Callable[[SpanTuple], None]
+    ) -> tuple[int, int]:
         sid = f"{bits(64):016x}"
         own = int(lat[si] * lat_table[bits(12)])
         t = start + (own >> 2)
@@ -140,7 +142,21 @@ def run_engine(
             st = err_status[si]
             if err_lat[si]:  # a hung dependency: the caller waited for its timeout
                 end = max(end, start + err_lat[si])
-            out((end, si, st, start, err_msg[si], err_comp[si] or comps[si][e], "ERROR", tid, sid, psid, ops[si][e]))
+            out(
+                (
+                    end,
+                    si,
+                    st,
+                    start,
+                    err_msg[si],
+                    err_comp[si] or comps[si][e],
+                    "ERROR",
+                    tid,
+                    sid,
+                    psid,
+                    ops[si][e],
+                )
+            )
             return end, st
         if failed >= 0:
             if rand() < prop:
@@ -151,12 +167,40 @@ def run_engine(
                     msg = upstream_msg[key] = f"upstream {names[failed]} returned {fstatus}"
                 out((end, si, st, start, msg, comps[si][e], "ERROR", tid, sid, psid, ops[si][e]))
                 return end, st
-            out((end, si, 200, start, fallback_msg[si][failed], comps[si][e], "WARN", tid, sid, psid, ops[si][e]))
+            out(
+                (
+                    end,
+                    si,
+                    200,
+                    start,
+                    fallback_msg[si][failed],
+                    comps[si][e],
+                    "WARN",
+                    tid,
+                    sid,
+                    psid,
+                    ops[si][e],
+                )
+            )
             return end, 200
         if r < err[si] + client:
             k = bits(2)
             st = _CLIENT_STATUSES[k]
-            out((end, si, st, start, client_msgs[si][e][k], comps[si][e], "WARN", tid, sid, psid, ops[si][e]))
+            out(
+                (
+                    end,
+                    si,
+                    st,
+                    start,
+                    client_msgs[si][e][k],
+                    comps[si][e],
+                    "WARN",
+                    tid,
+                    sid,
+                    psid,
+                    ops[si][e],
+                )
+            )
             return end, st
         out((end, si, 200, start, ok_msgs[si][e], comps[si][e], "INFO", tid, sid, psid, ops[si][e]))
         return end, 200

@@ -52,7 +52,9 @@ def fault_windows(sc: Scenario) -> list[FaultWindow]:
         onset = t0 + int(f.onset)
         start = onset + int(f.errors_after) if isinstance(f, BadDeploy) else onset
         out.append(
-            FaultWindow(fault_id=f"F{i + 1}", fault=f, start_ns=start, end_ns=onset + int(f.duration))
+            FaultWindow(
+                fault_id=f"F{i + 1}", fault=f, start_ns=start, end_ns=onset + int(f.duration)
+            )
         )
     return out
 
@@ -62,7 +64,9 @@ def _baseline(sc: Scenario, names: list[str]) -> Effect:
     return Effect(
         error_ratio=[sc.baseline.error_ratio] * n,
         error_status=[500] * n,
-        error_message=[f"internal error: unexpected EOF reading request body in {s}" for s in names],
+        error_message=[
+            f"internal error: unexpected EOF reading request body in {s}" for s in names
+        ],
         error_component=[None] * n,
         error_latency_ns=[0] * n,
         latency_factor=[1.0] * n,
@@ -70,7 +74,11 @@ def _baseline(sc: Scenario, names: list[str]) -> Effect:
 
 
 def effects_at(
-    sc: Scenario, names: list[str], components: list[list[str]], windows: list[FaultWindow], t_ns: int
+    sc: Scenario,
+    names: list[str],
+    components: list[list[str]],
+    windows: list[FaultWindow],
+    t_ns: int,
 ) -> Effect:
     """The effect of every fault active at ``t_ns`` on top of the baseline."""
     eff = _baseline(sc, names)

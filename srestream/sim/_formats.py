@@ -188,7 +188,8 @@ class OtlpWriter(LineWriter):
             text = (
                 f'{{"traceId":"{tid}","spanId":"{sid}",{parent}"name":"{op}","kind":2,'
                 f'"startTimeUnixNano":"{start}","endTimeUnixNano":"{end}",'
-                f'"attributes":[{{"key":"http.response.status_code","value":{{"intValue":"{st}"}}}}],'
+                f'"attributes":[{{"key":"http.response.status_code",'
+                f'"value":{{"intValue":"{st}"}}}}],'
                 f'"status":{status}}}'
             )
             try:

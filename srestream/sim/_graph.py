@@ -22,13 +22,44 @@ __all__ = ["ServiceGraph", "SimService", "build_graph", "split_counts"]
 _FRONTENDS = ("web", "mobile-bff", "partner-api", "admin-ui", "storefront", "checkout-ui")
 _GATEWAYS = ("api-gateway", "edge-gateway", "internal-gateway", "graphql-gateway")
 _MIDS = (
-    "checkout", "cart", "payments", "inventory", "catalog", "search", "users", "orders",
-    "shipping", "pricing", "recommendations", "notifications", "auth", "reviews", "promotions",
-    "accounts", "billing", "fraud", "tax", "media", "loyalty", "returns", "invoices", "ledger",
+    "checkout",
+    "cart",
+    "payments",
+    "inventory",
+    "catalog",
+    "search",
+    "users",
+    "orders",
+    "shipping",
+    "pricing",
+    "recommendations",
+    "notifications",
+    "auth",
+    "reviews",
+    "promotions",
+    "accounts",
+    "billing",
+    "fraud",
+    "tax",
+    "media",
+    "loyalty",
+    "returns",
+    "invoices",
+    "ledger",
 )
 _DATASTORES = (
-    "orders-db", "users-db", "catalog-db", "session-cache", "search-index", "payments-db",
-    "inventory-db", "events-queue", "media-store", "ledger-db", "pricing-cache", "audit-db",
+    "orders-db",
+    "users-db",
+    "catalog-db",
+    "session-cache",
+    "search-index",
+    "payments-db",
+    "inventory-db",
+    "events-queue",
+    "media-store",
+    "ledger-db",
+    "pricing-cache",
+    "audit-db",
 )
 _TEAMS = ("commerce", "identity", "discovery", "fulfillment", "money", "growth", "trust")
 _VERBS = ("GET", "GET", "GET", "POST", "PUT")
@@ -138,8 +169,12 @@ def build_graph(counts: ServiceCounts, seed: int) -> ServiceGraph:
             eps, comps = _endpoints(rng, kind, name)
             services.append(
                 SimService(
-                    name=name, kind=kind, team=team, dependencies=deps[name],
-                    endpoints=eps, components=comps,
+                    name=name,
+                    kind=kind,
+                    team=team,
+                    dependencies=deps[name],
+                    endpoints=eps,
+                    components=comps,
                 )
             )
     return ServiceGraph(services=services)

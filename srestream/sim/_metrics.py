@@ -26,6 +26,7 @@ from ._graph import ServiceGraph
 __all__ = ["BUCKETS_SECONDS", "OpenMetricsWriter"]
 
 BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_H = "http_request_duration_seconds"
 _BOUNDS_US = [round(b * 1_000_000) for b in BUCKETS_SECONDS]
 
 
@@ -33,7 +34,13 @@ class OpenMetricsWriter:
     filename = "metrics.om.txt"
 
     def __init__(
-        self, f: IO[str], graph: ServiceGraph, *, start_ns: int, end_ns: int, interval_ns: int,
+        self,
+        f: IO[str],
+        graph: ServiceGraph,
+        *,
+        start_ns: int,
+        end_ns: int,
+        interval_ns: int,
         gaps: GapSet,
     ) -> None:
         self.f = f
@@ -51,7 +58,13 @@ class OpenMetricsWriter:
         self.lines = 0
 
     def write(self, chunk: Chunk) -> None:
-        t0, iv, req, buckets, sums = self.t0, self.interval, self.requests, self.buckets, self.sum_us
+        t0, iv, req, buckets, sums = (
+            self.t0,
+            self.interval,
+            self.requests,
+            self.buckets,
+            self.sum_us,
+        )
         bounds = _BOUNDS_US
         k, nb = self.k, self.nb
         for span in chunk.all:
@@ -78,7 +91,9 @@ class OpenMetricsWriter:
         ]
         app("# TYPE http_requests counter\n")
         app("# HELP http_requests Requests served, by service and HTTP status code.\n")
-        for (si, st), arr in sorted(self.requests.items(), key=lambda kv: (self.names[kv[0][0]], kv[0][1])):
+        for (si, st), arr in sorted(
+            self.requests.items(), key=lambda kv: (self.names[kv[0][0]], kv[0][1])
+        ):
             labels = f'{{service="{self.names[si]}",code="{st}"}}'
             total = 0
             vis = visible[si]
@@ -102,9 +117,9 @@ class OpenMetricsWriter:
                     running = 0
                     for le, c in zip(les, cum, strict=True):
                         running += c
-                        app(f'http_request_duration_seconds_bucket{{service="{name}",le="{le}"}} {running} {ts}\n')
-                    app(f'http_request_duration_seconds_count{{service="{name}"}} {running} {ts}\n')
-                    app(f'http_request_duration_seconds_sum{{service="{name}"}} {total_us / 1e6:.6f} {ts}\n')
+                        app(f'{_H}_bucket{{service="{name}",le="{le}"}} {running} {ts}\n')
+                    app(f'{_H}_count{{service="{name}"}} {running} {ts}\n')
+                    app(f'{_H}_sum{{service="{name}"}} {total_us / 1e6:.6f} {ts}\n')
                 if j < self.k:
                     row = self.buckets[si]
                     base = j * self.nb

@@ -25,8 +25,26 @@ from ._scenario import BadDeploy, DataGap, DependencyOutage, LatencyRegression, 
 __all__ = ["SimEvent", "SimIncident", "event_lines", "oncall_events", "people_by_team"]
 
 _PEOPLE = (
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-    "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "wendy", "zoe",
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "sybil",
+    "trent",
+    "victor",
+    "wendy",
+    "zoe",
 )
 _S = 1_000_000_000
 
@@ -108,9 +126,13 @@ def oncall_events(
             team = team_of[f.service]
             events.append(
                 SimEvent(
-                    ts_ns=w.start_ns - int(f.errors_after), event_type="deploy", service=f.service,
-                    summary=f"deploy {f.service} {f.version}", team=team,
-                    person=people[team][0], version=f.version,
+                    ts_ns=w.start_ns - int(f.errors_after),
+                    event_type="deploy",
+                    service=f.service,
+                    summary=f"deploy {f.service} {f.version}",
+                    team=team,
+                    person=people[team][0],
+                    version=f.version,
                 )
             )
         if not f.incident or isinstance(f, DataGap):
@@ -123,7 +145,10 @@ def oncall_events(
 
 
 def _routine_deploys(
-    sc: Scenario, graph: ServiceGraph, windows: list[FaultWindow], rng: random.Random,
+    sc: Scenario,
+    graph: ServiceGraph,
+    windows: list[FaultWindow],
+    rng: random.Random,
     people: dict[str, list[str]],
 ) -> list[SimEvent]:
     out = []
@@ -143,17 +168,26 @@ def _routine_deploys(
         version = f"v1.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
         out.append(
             SimEvent(
-                ts_ns=t, event_type="deploy", service=s.name,
-                summary=f"deploy {s.name} {version} (build {builds})", team=s.team,
-                person=people[s.team][rng.randrange(len(people[s.team]))], version=version,
+                ts_ns=t,
+                event_type="deploy",
+                service=s.name,
+                summary=f"deploy {s.name} {version} (build {builds})",
+                team=s.team,
+                person=people[s.team][rng.randrange(len(people[s.team]))],
+                version=version,
             )
         )
     return out
 
 
 def _respond(
-    sc: Scenario, w: FaultWindow, incident_id: str, rng: random.Random,
-    team_of: dict[str, str], people: dict[str, list[str]], n: int,
+    sc: Scenario,
+    w: FaultWindow,
+    incident_id: str,
+    rng: random.Random,
+    team_of: dict[str, str],
+    people: dict[str, list[str]],
+    n: int,
 ) -> tuple[SimIncident, list[SimEvent]]:
     f = w.fault
     svc: str = f.service  # type: ignore[union-attr]
@@ -169,22 +203,35 @@ def _respond(
     def add(t: int, kind: str, summary: str, person: str = "", service: str = svc) -> None:
         ev.append(
             SimEvent(
-                ts_ns=t // 1_000_000 * 1_000_000, event_type=kind, service=service,
-                summary=summary, team=team, person=person, incident_id=incident_id,
+                ts_ns=t // 1_000_000 * 1_000_000,
+                event_type=kind,
+                service=service,
+                summary=summary,
+                team=team,
+                person=person,
+                incident_id=incident_id,
             )
         )
 
     escalated = ack_delay > int(oc.ack_timeout)
     if escalated:
         t_esc = detected + int(oc.ack_timeout)
-        add(t_esc, "escalation", f"no ack from {primary} after {oc.ack_timeout}, paging {secondary}",
-            secondary)
+        add(
+            t_esc,
+            "escalation",
+            f"no ack from {primary} after {oc.ack_timeout}, paging {secondary}",
+            secondary,
+        )
         acked, acker = t_esc + int(rng.uniform(20 * _S, 180 * _S)), secondary
     else:
         acked, acker = detected + ack_delay, primary
     add(acked, "ack", f"{acker} acknowledged {incident_id}", acker)
-    add(acked + int(rng.uniform(30 * _S, 120 * _S)), "chat_note",
-        f"investigating elevated errors around {svc}", acker)
+    add(
+        acked + int(rng.uniform(30 * _S, 120 * _S)),
+        "chat_note",
+        f"investigating elevated errors around {svc}",
+        acker,
+    )
     hypothesis, action = _diagnosis(f, svc)
     t_note = acked + int(rng.uniform(150 * _S, 300 * _S))
     mitigated = max(w.end_ns - 30 * _S, acked + 60 * _S)
@@ -196,9 +243,15 @@ def _respond(
     add(resolved - 60 * _S, "chat_note", "error rates back to baseline, monitoring", acker)
     add(resolved, "resolve", f"{incident_id} resolved", acker)
     inc = SimIncident(
-        incident_id=incident_id, fault_id=w.fault_id, root_cause=svc, team=team,
-        detected_ns=detected, acked_ns=acked // 1_000_000 * 1_000_000, acked_by=acker,
-        escalated=escalated, mitigated_ns=mitigated // 1_000_000 * 1_000_000,
+        incident_id=incident_id,
+        fault_id=w.fault_id,
+        root_cause=svc,
+        team=team,
+        detected_ns=detected,
+        acked_ns=acked // 1_000_000 * 1_000_000,
+        acked_by=acker,
+        escalated=escalated,
+        mitigated_ns=mitigated // 1_000_000 * 1_000_000,
         resolved_ns=resolved // 1_000_000 * 1_000_000,
     )
     return inc, ev
@@ -206,13 +259,21 @@ def _respond(
 
 def _diagnosis(f: Any, svc: str) -> tuple[str, str]:
     if isinstance(f, DependencyOutage):
-        return (f"{svc} is refusing connections; its callers fail in turn",
-                f"failed over {svc} to the standby replica")
+        return (
+            f"{svc} is refusing connections; its callers fail in turn",
+            f"failed over {svc} to the standby replica",
+        )
     if isinstance(f, BadDeploy):
-        return (f"errors started right after the deploy of {svc} {f.version}",
-                f"rolled back {svc} to {f.previous_version}")
+        return (
+            f"errors started right after the deploy of {svc} {f.version}",
+            f"rolled back {svc} to {f.previous_version}",
+        )
     if isinstance(f, LatencyRegression):
-        return (f"{svc} latency is up about {f.latency_factor:g}x; callers slow down too",
-                f"scaled out {svc} and flushed its connection pool")
-    return (f"slow error budget burn on {svc}: a trickle of deadline errors",
-            f"replaced the degraded {svc} replica")
+        return (
+            f"{svc} latency is up about {f.latency_factor:g}x; callers slow down too",
+            f"scaled out {svc} and flushed its connection pool",
+        )
+    return (
+        f"slow error budget burn on {svc}: a trickle of deadline errors",
+        f"replaced the degraded {svc} replica",
+    )

@@ -107,7 +107,9 @@ class _FaultBase(_Spec, frozen=True, kw_only=True, forbid_unknown_fields=True, t
     """Whether responders work it (acks, escalations, chat notes, actions)."""
 
 
-class BadDeploy(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="bad_deploy"):
+class BadDeploy(
+    _FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="bad_deploy"
+):
     """A deploy of ``service`` at ``onset`` whose new version fails a share of
     requests from ``errors_after`` later until it is rolled back at the end."""
 
@@ -118,7 +120,9 @@ class BadDeploy(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     previous_version: str = "v1.9.4"
 
 
-class DependencyOutage(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="dependency_outage"):
+class DependencyOutage(
+    _FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="dependency_outage"
+):
     """``service`` (usually a datastore) fails most requests; callers fail
     in turn with the propagation probability: the outage cascades upward.
 
@@ -132,7 +136,9 @@ class DependencyOutage(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fie
     timeout: Duration = Duration.parse("2s")
 
 
-class LatencyRegression(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="latency_regression"):
+class LatencyRegression(
+    _FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="latency_regression"
+):
     """``service``'s own latency multiplied by ``latency_factor``; its callers
     slow down by the same added time, since latency adds up along the path."""
 

@@ -90,8 +90,12 @@ def simulate(
         if fmt == "openmetrics":
             writers.append(
                 OpenMetricsWriter(
-                    open_out(OpenMetricsWriter.filename), graph, start_ns=sc.start_ns,
-                    end_ns=sc.end_ns, interval_ns=int(sc.metrics_interval), gaps=gaps,
+                    open_out(OpenMetricsWriter.filename),
+                    graph,
+                    start_ns=sc.start_ns,
+                    end_ns=sc.end_ns,
+                    interval_ns=int(sc.metrics_interval),
+                    gaps=gaps,
                 )
             )
         else:

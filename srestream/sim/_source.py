@@ -71,8 +71,14 @@ class SimReplay:
     """Running logic of the ``sim`` source."""
 
     def __init__(
-        self, sc: Scenario, *, records: str, batch_size: int, speed: float | None,
-        clock: Clock, source_name: str,
+        self,
+        sc: Scenario,
+        *,
+        records: str,
+        batch_size: int,
+        speed: float | None,
+        clock: Clock,
+        source_name: str,
     ) -> None:
         self.sc = sc
         self.records = records
@@ -140,7 +146,10 @@ class SimSource(SourceConfig, frozen=True, kw_only=True, tag="sim"):
         if self.seed is not None:
             sc = msgspec.structs.replace(sc, seed=self.seed)
         return SimReplay(
-            sc, records=self.records, batch_size=ctx.batch_size, speed=ctx.speed,
-            clock=ctx.clock, source_name=f"sim:{sc.name}/{self.records}",
+            sc,
+            records=self.records,
+            batch_size=ctx.batch_size,
+            speed=ctx.speed,
+            clock=ctx.clock,
+            source_name=f"sim:{sc.name}/{self.records}",
         )
-

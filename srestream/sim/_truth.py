@@ -150,13 +150,18 @@ class TruthCollector:
                     "good": tot[si] - bad,
                     "total": tot[si],
                     "bad_ratio": ratio,
-                    "burn_rate": ratio / (1 - slo["objective"] / 100) if ratio is not None else None,
+                    "burn_rate": ratio / (1 - slo["objective"] / 100)
+                    if ratio is not None
+                    else None,
                 }
             )
         return out
 
     def truth(
-        self, windows: list[FaultWindow], incidents: list[SimIncident], files: dict[str, int],
+        self,
+        windows: list[FaultWindow],
+        incidents: list[SimIncident],
+        files: dict[str, int],
         events: int,
     ) -> dict[str, Any]:
         sc, graph = self.sc, self.graph
@@ -201,13 +206,19 @@ class TruthCollector:
             }
             if isinstance(f, DataGap):
                 entry["root_cause"] = None
-                entry["services"] = sorted(f.services) if f.services else [s.name for s in graph.services]
+                entry["services"] = (
+                    sorted(f.services) if f.services else [s.name for s in graph.services]
+                )
                 entry["affected_services"] = []
             else:
                 entry["root_cause"] = f.service
                 entry["affected_services"] = graph.upstream_of(f.service)
                 entry["impact"] = self._impact(w, [f.service, *entry["affected_services"]])
-            params = {k: getattr(f, k) for k in ("error_ratio", "latency_factor", "version") if hasattr(f, k)}
+            params = {
+                k: getattr(f, k)
+                for k in ("error_ratio", "latency_factor", "version")
+                if hasattr(f, k)
+            }
             if isinstance(f, BadDeploy):
                 entry["deploy_ts"] = rfc3339_ms(onset)
                 entry["deploy_ts_ns"] = onset

@@ -14,8 +14,13 @@ ROOT = pathlib.Path(__file__).parent.parent.parent
 def _bench(tmp_path: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SRESTREAM_BENCH_CACHE": str(tmp_path / "cache")}
     return subprocess.run(
-        [sys.executable, "-m", "bench", *args], cwd=ROOT, env=env, check=False, capture_output=True,
-        text=True, timeout=110,
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=110,
     )
 
 

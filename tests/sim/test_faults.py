@@ -47,7 +47,9 @@ def test_outage_raises_the_error_ratio_of_the_datastore_and_cascades_to_callers(
     callers = [s["name"] for s in all_faults.truth["services"] if ds in s["dependencies"]]
     assert callers and set(callers) <= set(f["affected_services"])
     for c in callers:
-        assert _error_ratio(_window(logs, c, t0, t1)) > 0.2 > _error_ratio(_window(logs, c, *before))
+        assert (
+            _error_ratio(_window(logs, c, t0, t1)) > 0.2 > _error_ratio(_window(logs, c, *before))
+        )
     # Upward: the frontend's error ratio rises too, less than the datastore's.
     fe = next(s["name"] for s in all_faults.truth["services"] if s["kind"] == "frontend")
     assert fe in f["affected_services"]
@@ -61,11 +63,14 @@ def test_outage_raises_the_error_ratio_of_the_datastore_and_cascades_to_callers(
             assert _error_ratio(recs) < 0.05, o
 
 
-def test_bad_deploy_event_comes_before_the_error_rise(all_faults: Any, logs: list[dict[str, Any]]) -> None:
+def test_bad_deploy_event_comes_before_the_error_rise(
+    all_faults: Any, logs: list[dict[str, Any]]
+) -> None:
     f = _fault(all_faults.truth, "bad_deploy")
     svc, version = f["root_cause"], f["params"]["version"]
     deploys = [
-        e for e in all_faults.events()
+        e
+        for e in all_faults.events()
         if e["event_type"] == "deploy" and e["service"] == svc and version in e["summary"]
     ]
     assert len(deploys) == 1
@@ -78,7 +83,9 @@ def test_bad_deploy_event_comes_before_the_error_rise(all_faults: Any, logs: lis
     assert len({r["component"] for r in new_errors}) == 1, "one component is broken"
     assert _error_ratio(_window(logs, svc, f["effect_start_ns"], f["end_ns"])) > 0.2
     assert _error_ratio(_window(logs, svc, deploy_ns - 30 * MIN, deploy_ns)) < 0.05
-    rollback = [e for e in all_faults.events() if e["service"] == svc and "rollback" in e["summary"]]
+    rollback = [
+        e for e in all_faults.events() if e["service"] == svc and "rollback" in e["summary"]
+    ]
     assert rollback and parse_timestamp(rollback[0]["ts"]) <= f["end_ns"]
 
 
@@ -109,11 +116,13 @@ def test_slow_burn_holds_its_error_ratio_for_its_whole_window(
     f = _fault(all_faults.truth, "slow_burn")
     svc, t0, t1, ratio = f["root_cause"], f["onset_ns"], f["end_ns"], f["params"]["error_ratio"]
     others = [
-        (g["effect_start_ns"], g["end_ns"]) for g in all_faults.truth["faults"]
+        (g["effect_start_ns"], g["end_ns"])
+        for g in all_faults.truth["faults"]
         if g is not f and g["root_cause"] is not None
     ]
     recs = [
-        r for r in _window(logs, svc, t0, t1)
+        r
+        for r in _window(logs, svc, t0, t1)
         if not any(a <= r["ts_ns"] < b + 2 * MIN for a, b in others)
     ]
     assert len(recs) > 3000
@@ -132,7 +141,9 @@ def test_data_gap_has_no_records_in_any_output(all_faults: Any, logs: list[dict[
     gap_all, gap_one = all_faults.truth["data_gaps"]
     t0, t1 = gap_all["onset_ns"], gap_all["end_ns"]
     assert not [r for r in logs if t0 <= r["ts_ns"] < t1]
-    assert [r for r in logs if t0 - MIN <= r["ts_ns"] < t0] and [r for r in logs if t1 <= r["ts_ns"] < t1 + MIN]
+    assert [r for r in logs if t0 - MIN <= r["ts_ns"] < t0] and [
+        r for r in logs if t1 <= r["ts_ns"] < t1 + MIN
+    ]
     # One service's gap hides only that service.
     (svc,) = gap_one["services"]
     u0, u1 = gap_one["onset_ns"], gap_one["end_ns"]
@@ -172,7 +183,9 @@ def test_incidents_have_acks_escalations_notes_actions_and_resolution(all_faults
         fault = next(f for f in truth["faults"] if f["fault_id"] == inc["fault_id"])
         mine = [e for e in events if e.get("incident_id") == inc["incident_id"]]
         kinds = [e["event_type"] for e in mine]
-        at = {k: parse_timestamp(next(e["ts"] for e in mine if e["event_type"] == k)) for k in kinds}
+        at = {
+            k: parse_timestamp(next(e["ts"] for e in mine if e["event_type"] == k)) for k in kinds
+        }
         assert {"ack", "chat_note", "human_action", "resolve"} <= set(kinds)
         assert fault["effect_start_ns"] < at["ack"] < at["human_action"] <= at["resolve"]
         assert at["ack"] == parse_timestamp(inc["acked"])
@@ -181,7 +194,9 @@ def test_incidents_have_acks_escalations_notes_actions_and_resolution(all_faults
             assert at["escalation"] < at["ack"]
         assert all(e["team"] == teams[fault["root_cause"]] for e in mine)
         assert next(e for e in mine if e["event_type"] == "ack")["person"] == inc["acked_by"]
-    assert [parse_timestamp(e["ts"]) for e in events] == sorted(parse_timestamp(e["ts"]) for e in events)
+    assert [parse_timestamp(e["ts"]) for e in events] == sorted(
+        parse_timestamp(e["ts"]) for e in events
+    )
 
 
 _PROPAGATION = """
@@ -199,7 +214,9 @@ outputs: [jsonl]
 
 
 @pytest.mark.parametrize("prop", [0.0, 0.5, 1.0])
-def test_errors_propagate_to_callers_with_the_configured_probability(tmp_path: Any, prop: float) -> None:
+def test_errors_propagate_to_callers_with_the_configured_probability(
+    tmp_path: Any, prop: float
+) -> None:
     sc = parse_scenario(_PROPAGATION.replace("PROP", str(prop)))
     simulate(sc, tmp_path, formats=["jsonl"])
     recs = [json.loads(x) for x in (tmp_path / "logs.jsonl").read_text().splitlines()]
@@ -244,9 +261,7 @@ def test_a_hung_dependency_times_out_and_its_wait_adds_up_the_call_path(tmp_path
     assert all(r["latency_ms"] >= 3000 and "timeout after 3s" in r["message"] for r in hung)
     # They started inside the outage (and end up to the timeout after it).
     ms = 1_000_000
-    assert all(
-        f["onset_ns"] - ms <= r["ts_ns"] - r["latency_ms"] * ms < f["end_ns"] for r in hung
-    )
+    assert all(f["onset_ns"] - ms <= r["ts_ns"] - r["latency_ms"] * ms < f["end_ns"] for r in hung)
     # Callers that failed on the timeout answer 504 after at least as long.
     up = [r for r in recs if r["message"] == "upstream orders-db returned 504"]
     assert up and all(r["status"] == 504 and r["latency_ms"] > 3000 for r in up)

@@ -27,8 +27,17 @@ def _syslog(line: str) -> dict[str, str]:
     sd, msg = rest[1:].split("] ", 1)
     sd_id, *params = sd.split(" ")
     out = {k: v.strip('"') for k, v in (p.split("=", 1) for p in params)}
-    out.update(pri=pri_ver[1 : pri_ver.index(">")], version=pri_ver[-1], ts=ts, host=host,
-               app=app, procid=procid, msgid=msgid, sd_id=sd_id, msg=msg)
+    out.update(
+        pri=pri_ver[1 : pri_ver.index(">")],
+        version=pri_ver[-1],
+        ts=ts,
+        host=host,
+        app=app,
+        procid=procid,
+        msgid=msgid,
+        sd_id=sd_id,
+        msg=msg,
+    )
     return out
 
 
@@ -96,8 +105,10 @@ def test_otlp_spans_match_the_logs_and_latency_adds_up_along_the_call_path(small
         failed_kids = [k for k in kids if k["status"].get("code") == 2]
         msg = parent["status"].get("message", "")
         if msg.startswith("upstream "):
-            assert any(msg == f"upstream {k['service']} returned "
-                       f"{k['attributes'][0]['value']['intValue']}" for k in failed_kids)
+            assert any(
+                msg == f"upstream {k['service']} returned {k['attributes'][0]['value']['intValue']}"
+                for k in failed_kids
+            )
         checked += 1
     assert checked > 1000
     roots = [s for s in spans if "parentSpanId" not in s]
@@ -141,15 +152,26 @@ def test_openmetrics_counters_end_at_the_log_counts(small: Any) -> None:
 
 
 @pytest.mark.integration
-def test_promtool_loads_the_openmetrics_into_tsdb_blocks(small: Any, tmp_path: pathlib.Path) -> None:
+def test_promtool_loads_the_openmetrics_into_tsdb_blocks(
+    small: Any, tmp_path: pathlib.Path
+) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (tests/install-servers.sh installs it)")
     out = tmp_path / "tsdb"
     proc = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(small.path / "metrics.om.txt"),
-         str(out)],
-        check=False, capture_output=True, text=True, timeout=100,
+        [
+            promtool,
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(small.path / "metrics.om.txt"),
+            str(out),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=100,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     blocks = [p for p in out.iterdir() if (p / "meta.json").exists()]
@@ -168,7 +190,9 @@ def test_srestream_reads_the_otlp_traces_without_dead_letters(small: Any) -> Non
     spans: list[Span] = []
     text = (small.path / "traces.otlp.jsonl").read_text().splitlines()
     for i, line in enumerate(text):
-        spans.extend(otlp_records(RawLine(source="t", position=i + 1, offset=0, text=line), outputs))
+        spans.extend(
+            otlp_records(RawLine(source="t", position=i + 1, offset=0, text=line), outputs)
+        )
     assert not outputs.take()
     logs = {(r["trace_id"], r["span_id"]): r for r in small.logs}
     assert len(spans) == len(logs)
@@ -177,7 +201,10 @@ def test_srestream_reads_the_otlp_traces_without_dead_letters(small: Any) -> Non
         assert s.service == rec["service"]
         assert s.error == (rec["status"] >= 500)
         assert (s.end_ts_ns - s.start_ts_ns) // 1000 / 1000 == rec["latency_ms"]
-    assert sum(1 for s in spans if s.parent_span_id) == len(spans) - small.truth["service_counts"]["web"]["total"]
+    assert (
+        sum(1 for s in spans if s.parent_span_id)
+        == len(spans) - small.truth["service_counts"]["web"]["total"]
+    )
 
 
 def test_events_are_accepted_by_the_http_receiver_format(small: Any) -> None:
@@ -195,7 +222,9 @@ def test_events_are_accepted_by_the_http_receiver_format(small: Any) -> None:
     assert {"ack", "chat_note", "human_action", "resolve"} <= kinds
 
 
-async def test_srestream_parsers_read_jsonl_logfmt_and_syslog_as_the_same_records(small: Any) -> None:
+async def test_srestream_parsers_read_jsonl_logfmt_and_syslog_as_the_same_records(
+    small: Any,
+) -> None:
     from srestream._records import RawLine
     from srestream.parse import parse_json
     from srestream.parse._logfmt import parse_logfmt
@@ -210,10 +239,26 @@ async def test_srestream_parsers_read_jsonl_logfmt_and_syslog_as_the_same_record
     lf = await run_stage(parse_logfmt, raws("logs.logfmt"))
     sl = await run_stage(parse_syslog, raws("logs.syslog"))
     assert len(js) == len(lf) == len(sl) == len(small.logs)
-    fields = ("ts_ns", "service", "level", "message", "component", "team", "environment",
-              "status", "latency_ns", "trace_id", "span_id", "request_id")
+    fields = (
+        "ts_ns",
+        "service",
+        "level",
+        "message",
+        "component",
+        "team",
+        "environment",
+        "status",
+        "latency_ns",
+        "trace_id",
+        "span_id",
+        "request_id",
+    )
     for a, b, c in zip(js, lf, sl, strict=True):
         assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
         assert (c.ts_ns, c.service, c.level, c.message) == (a.ts_ns, a.service, a.level, a.message)
         sd = c.attrs["structured_data"]["sim@32473"]
-        assert (int(sd["status"]), sd["trace_id"], sd["span_id"]) == (a.status, a.trace_id, a.span_id)
+        assert (int(sd["status"]), sd["trace_id"], sd["span_id"]) == (
+            a.status,
+            a.trace_id,
+            a.span_id,
+        )

@@ -59,8 +59,11 @@ def test_every_semantic_problem_is_reported_at_once_with_its_path() -> None:
     [
         ("traffic: {requests_per_second: 1, burst: 3}", "$.traffic", "burst"),
         ("faults: [{kind: meteor, onset: 1m, duration: 1m}]", "$.faults[0].kind", "meteor"),
-        ("faults: [{kind: slow_burn, service: cart, onset: 60, duration: 1m}]",
-         "$.faults[0].onset", "unit"),
+        (
+            "faults: [{kind: slow_burn, service: cart, onset: 60, duration: 1m}]",
+            "$.faults[0].onset",
+            "unit",
+        ),
         ("services: {count: 301}", "$.services.count", "[5, 300]"),
         ("services: {count: 5, datastores: 4}", "$.services", "mid service"),
     ],
@@ -74,15 +77,21 @@ def test_type_errors_and_bad_values_name_their_path(patch: str, path: str, words
 
 
 @pytest.mark.parametrize("count", [5, 8, 37, 300])
-def test_graph_is_a_layered_dag_where_every_service_but_the_frontends_has_a_caller(count: int) -> None:
+def test_graph_is_a_layered_dag_where_every_service_but_the_frontends_has_a_caller(
+    count: int,
+) -> None:
     g = build_graph(ServiceCounts(count=count), seed=count)
     assert len(g.services) == len({s.name for s in g.services}) == count
     kind = {s.name: s.kind for s in g.services}
     assert set(kind.values()) == {"frontend", "gateway", "mid", "datastore"}
     called = {d for s in g.services for d in s.dependencies}
     assert {n for n, k in kind.items() if k != "frontend"} <= called
-    allowed = {"frontend": {"gateway"}, "gateway": {"mid"}, "mid": {"mid", "datastore"},
-               "datastore": set()}
+    allowed = {
+        "frontend": {"gateway"},
+        "gateway": {"mid"},
+        "mid": {"mid", "datastore"},
+        "datastore": set(),
+    }
     for s in g.services:
         assert {kind[d] for d in s.dependencies} <= allowed[s.kind]
     # Acyclic: a depth-first walk from every frontend ends.
@@ -117,9 +126,15 @@ def test_cli_writes_the_scenario_and_refuses_bad_input(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    assert cli(["sim", str(SMALL), "--out", str(out), "--seed", "99", "--formats", "jsonl,otlp"]) == 0
+    assert (
+        cli(["sim", str(SMALL), "--out", str(out), "--seed", "99", "--formats", "jsonl,otlp"]) == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == [
-        "events.jsonl", "logs.jsonl", "scenario.json", "traces.otlp.jsonl", "truth.json",
+        "events.jsonl",
+        "logs.jsonl",
+        "scenario.json",
+        "traces.otlp.jsonl",
+        "truth.json",
     ]
     truth: dict[str, Any] = json.loads((out / "truth.json").read_text())
     assert truth["seed"] == 99 and truth["scenario"] == "small-outage"

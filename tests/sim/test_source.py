@@ -21,7 +21,9 @@ DATA = ROOT / "tests" / "data" / "scenario_small"
 
 def _source(records: str = "logs", batch_size: int = 1024) -> Any:
     cfg = SimSource(scenario=str(SMALL), records=records)  # type: ignore[arg-type]
-    return cfg.build(BuildContext(component_id="world", outputs=Outputs("world"), batch_size=batch_size))
+    return cfg.build(
+        BuildContext(component_id="world", outputs=Outputs("world"), batch_size=batch_size)
+    )
 
 
 async def _collect(src: Any, limit: int | None = None) -> list[Any]:

@@ -45,8 +45,14 @@ def test_same_seed_gives_same_bytes_in_every_format(tmp_path: pathlib.Path) -> N
     simulate(sc, tmp_path / "b")
     a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
     assert set(a) == {
-        "logs.jsonl", "logs.logfmt", "logs.syslog", "traces.otlp.jsonl", "metrics.om.txt",
-        "events.jsonl", "truth.json", "scenario.json",
+        "logs.jsonl",
+        "logs.logfmt",
+        "logs.syslog",
+        "traces.otlp.jsonl",
+        "metrics.om.txt",
+        "events.jsonl",
+        "truth.json",
+        "scenario.json",
     }
     assert a == b
     simulate(sc, tmp_path / "c", seed=sc.seed + 1)
@@ -60,10 +66,21 @@ def test_same_bytes_in_a_fresh_process_with_another_hash_seed(tmp_path: pathlib.
     out = tmp_path / "cli"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run(
-        [sys.executable, "-c", "from srestream._cli import main; raise SystemExit(main())",
-         "sim", str(SCENARIOS / "small.yaml"),
-         "--out", str(out), "--formats", "jsonl", "--quiet"],
-        check=True, env=env, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "from srestream._cli import main; raise SystemExit(main())",
+            "sim",
+            str(SCENARIOS / "small.yaml"),
+            "--out",
+            str(out),
+            "--formats",
+            "jsonl",
+            "--quiet",
+        ],
+        check=True,
+        env=env,
+        timeout=60,
     )
     simulate(load_scenario(SCENARIOS / "small.yaml"), tmp_path / "here", formats=["jsonl"])
     assert _digests(out) == _digests(tmp_path / "here")
@@ -105,14 +122,21 @@ def test_truth_counts_equal_counts_recomputed_through_parse_json(all_faults: Any
     lines = (all_faults.path / "logs.jsonl").read_text().splitlines()
     outputs = Outputs("parse")
     recs = parse_json_batch(
-        [RawLine(source="logs.jsonl", position=i + 1, offset=0, text=t) for i, t in enumerate(lines)],
+        [
+            RawLine(source="logs.jsonl", position=i + 1, offset=0, text=t)
+            for i, t in enumerate(lines)
+        ],
         outputs,
     )
     assert not outputs.take()
     assert len(recs) == len(lines) == all_faults.truth["files"]["logs.jsonl"]
     logs = [
-        {"service": r.service, "ts_ns": r.ts_ns, "status": r.status,
-         "latency_ms": r.latency_ns / 1e6 if r.latency_ns is not None else None}
+        {
+            "service": r.service,
+            "ts_ns": r.ts_ns,
+            "status": r.status,
+            "latency_ms": r.latency_ns / 1e6 if r.latency_ns is not None else None,
+        }
         for r in recs
     ]
     assert all(r.trace_id and r.span_id and r.request_id and r.component for r in recs)
@@ -146,7 +170,8 @@ def test_fault_impact_equals_counts_inside_the_effect_window(all_faults: Any) ->
         for imp in f.get("impact", []):
             slo = slos[imp["slo"]]
             recs = [
-                r for t, r in logs
+                r
+                for t, r in logs
                 if r["service"] == imp["service"] and f["effect_start_ns"] <= t < f["end_ns"]
             ]
             if slo["sli"] == "availability":
