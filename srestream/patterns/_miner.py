@@ -4,16 +4,19 @@ How it works (after He et al., "Drain: An Online Log Parsing Approach with
 Fixed Depth Tree", ICWS 2017; written here from the paper's description):
 
 1. A message is split into tokens and masked (:mod:`._masking`): numbers,
-   IPs, ids, hex, UUIDs, paths and durations become typed variables.
+   IPs, ids, hex, UUIDs, times, sizes and durations become typed variables
+   (``<NUM>``...), the variable segments of paths and URLs too.
 2. The tokens walk a fixed-depth prefix tree: first by token count, then by
    the first ``depth - 2`` tokens (variables take the ``<*>`` branch, and so
    does any token once a node has ``max_children`` branches).
 3. In the leaf, the cluster whose template shares the most tokens with the
    line wins if that share reaches ``similarity_threshold`` and the line
    contradicts at most ``max_differences`` of the template's constant
-   tokens, none of them an upper-case enum value (``RUNNING``); the
-   template then turns the positions where the two differ into ``<*>``.
-   Otherwise the line starts a new cluster.  (Drain merges on similarity
+   tokens, none of them an upper-case enum value (``RUNNING``) or an
+   exception class name; the template then turns the positions where the
+   two differ into ``<*>`` (``key=<*>`` for two values of one key; a key
+   left empty, ``rhost=``, is not a value).  Otherwise the line starts a
+   new cluster.  (Drain merges on similarity
    alone; a template that loses several constant words at once to one line
    is how "Bye Bye" and "disconnected by user" become one event, and the
    one-difference rule is what lifts Grouping Accuracy on Loghub with one
