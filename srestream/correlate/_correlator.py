@@ -37,8 +37,8 @@ import msgspec
 
 from .._component import Outputs
 from .._records import Level, LogRecord, Span
-from ._graph import DependencyGraph, EdgeStats
-from ._records import Link, LinkMethod, ServiceStats, TraceSummary
+from ._buckets import ERROR_LOGS, ERRORS, LAT_SUM, LOGS, ROOT_CAUSES, SPANS, ServiceBuckets
+from ._records import Link, LinkMethod, TraceSummary
 from ._tree import CallTree
 
 __all__ = ["REQUEST_ID_ATTRS", "TraceCorrelator", "correlate_traces"]
@@ -93,19 +93,13 @@ class _TraceState(msgspec.Struct, kw_only=True):
 
 class _State(msgspec.Struct, kw_only=True):
     watermark: int | None
-    closed_upto: int | None
     serial: int
     traces: list[_TraceState]
     request_map: dict[str, str]
     orphans: list[tuple[int, LogRecord]]
     index: dict[str, list[tuple[int, int, str, str, bool]]]
-    buckets: dict[int, tuple[dict[str, list[int]], list[tuple[str, str, int, int, int, int]]]]
-    graph: list[Any]
+    stats: list[Any]
     counters: dict[str, int]
-
-
-# Per-service counters of one bucket.
-_SPANS, _ERRORS, _ROOT_CAUSES, _LAT_SUM, _LOGS, _ERROR_LOGS = range(6)
 
 
 class TraceCorrelator:
@@ -142,24 +136,20 @@ class TraceCorrelator:
         self.forward_records = forward_records
         self.emit_links = emit_links
         self.outputs = outputs if outputs is not None else Outputs("trace_correlator")
-        self.graph = DependencyGraph(
-            window_buckets=max(1, graph_window_ns // bucket_ns), bucket_ns=bucket_ns
-        )
+        self.graph_window_ns = graph_window_ns
         self._reset()
 
     def _reset(self) -> None:
         self.watermark: int | None = None
         self._out: list[Any] = []  # the output list of the batch being processed
-        self._closed_upto: int | None = None
-        self._stats_bucket = self._stats_bucket_end = -1
-        self._stats_services: dict[str, list[int]] = {}
+        self.stats = ServiceBuckets(bucket_ns=self.bucket_ns, graph_window_ns=self.graph_window_ns)
+        self.graph = self.stats.graph
         self._serial = 0
         self._open: dict[str, _Trace] = {}
         self._heap: list[tuple[int, str, int]] = []
         self._req: dict[str, str] = {}
         self._orphans: deque[tuple[int, LogRecord]] = deque()
         self._index: dict[str, deque[tuple[int, int, str, str, bool]]] = {}
-        self._buckets: dict[int, tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]]] = {}
         self.counters: dict[str, int] = dict.fromkeys(
             ("traces_closed", "traces_truncated", "late", "unlinked_logs",
              "links_trace", "links_request_id", "links_time_window"), 0,
@@ -208,15 +198,17 @@ class TraceCorrelator:
         if w is not None and ts <= w:
             return
         self.watermark = ts
-        if self._closed_upto is None:
-            self._closed_upto = ts - ts % self.bucket_ns
+        stats = self.stats
+        stats.begin(ts)
         heap = self._heap
         if heap and heap[0][0] <= ts:
             self._close_due(ts, out)
         if self._orphans and self._orphans[0][0] <= ts:
             self._resolve_orphans(ts, out)
-        if self._closed_upto + self.bucket_ns + self.idle_timeout_ns <= ts:
-            self._close_buckets(ts - self.idle_timeout_ns, out)
+        if stats.closed_upto is not None and (
+            stats.closed_upto + self.bucket_ns + self.idle_timeout_ns <= ts
+        ):
+            stats.close(ts - self.idle_timeout_ns, out)
 
     def _late(self, rec: Any, ts: int) -> bool:
         w = self.watermark
@@ -306,16 +298,10 @@ class TraceCorrelator:
                 self._orphans.append((ts + self.time_window_ns, log))
             else:
                 self.counters["unlinked_logs"] += 1
-        if ts >= self._stats_bucket and self._stats_bucket_end > ts:
-            services = self._stats_services
-        else:
-            services = self._bucket_services(ts)
-        st = services.get(log.service)
-        if st is None:
-            st = services[log.service] = [0, 0, 0, 0, 0, 0]
-        st[_LOGS] += 1
+        st = self.stats.service(ts, log.service)
+        st[LOGS] += 1
         if log.level >= Level.ERROR or (log.status is not None and log.status >= 500):
-            st[_ERROR_LOGS] += 1
+            st[ERROR_LOGS] += 1
 
     def _bind_request(self, rid: str, tr: _Trace) -> None:
         """Tie request id ``rid`` to trace ``tr``; a request group already
@@ -374,8 +360,7 @@ class TraceCorrelator:
         self.counters["traces_closed"] += 1
         if tr.truncated:
             self.counters["traces_truncated"] += 1
-        bucket_start = self._bucket_of(tr.last_ts)
-        services, edges = self._bucket(bucket_start)
+        services, edges = self.stats.bucket(tr.last_ts)
         tree = CallTree.build(tr.spans) if tr.spans else None
         error_services: set[str] = set()
         rc_service = rc_span = rc_name = rc_method = ""
@@ -387,10 +372,10 @@ class TraceCorrelator:
                 st = services.get(s.service)
                 if st is None:
                     st = services[s.service] = [0, 0, 0, 0, 0, 0]
-                st[_SPANS] += 1
-                st[_LAT_SUM] += s.end_ts_ns - s.start_ts_ns
+                st[SPANS] += 1
+                st[LAT_SUM] += s.end_ts_ns - s.start_ts_ns
                 if s.error:
-                    st[_ERRORS] += 1
+                    st[ERRORS] += 1
                     error_services.add(s.service)
             for parent, child in tree.edges():
                 k = (parent.service, child.service)
@@ -426,7 +411,7 @@ class TraceCorrelator:
             st = services.get(rc_service)
             if st is None:
                 st = services[rc_service] = [0, 0, 0, 0, 0, 0]
-            st[_ROOT_CAUSES] += 1
+            st[ROOT_CAUSES] += 1
         rid = tr.request_ids[0] if tr.request_ids else ""
         out.append(
             TraceSummary(
@@ -509,67 +494,6 @@ class TraceCorrelator:
                     )
                 )  # fmt: skip
 
-    # ------------------------------------------------------------ buckets
-    def _bucket_of(self, ts: int) -> int:
-        start = ts - ts % self.bucket_ns
-        closed = self._closed_upto
-        return start if closed is None or start >= closed else closed
-
-    def _bucket(self, start: int) -> tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]]:
-        b = self._buckets.get(start)
-        if b is None:
-            b = self._buckets[start] = ({}, {})
-        return b
-
-    def _bucket_services(self, ts: int) -> dict[str, list[int]]:
-        """The per-service counters of ``ts``'s bucket, remembered for the
-        next records (most fall in the same bucket)."""
-        start = self._bucket_of(ts)
-        services = self._bucket(start)[0]
-        # A clamped bucket (records older than the closed ones) takes every earlier time.
-        self._stats_bucket = start if start == ts - ts % self.bucket_ns else -1
-        self._stats_bucket_end = start + self.bucket_ns
-        self._stats_services = services
-        return services
-
-    def _close_buckets(self, limit: int, out: list[Any]) -> None:
-        """Close every bucket that ends at or before ``limit``."""
-        size = self.bucket_ns
-        assert self._closed_upto is not None
-        self._stats_bucket_end = -1  # the remembered bucket may close now
-        while self._closed_upto + size <= limit:
-            start = self._closed_upto
-            data = self._buckets.pop(start, None)
-            if data is not None or self.graph:
-                self._emit_bucket(start, data, out)
-            self._closed_upto = start + size
-            if not self.graph:
-                # Nothing in the window: skip the empty buckets of a gap.
-                nxt = min(self._buckets) if self._buckets else limit
-                aligned = min(nxt, limit - limit % size)
-                self._closed_upto = max(self._closed_upto, aligned)
-
-    def _emit_bucket(
-        self,
-        start: int,
-        data: tuple[dict[str, list[int]], dict[tuple[str, str], EdgeStats]] | None,
-        out: list[Any],
-    ) -> None:
-        size = self.bucket_ns
-        services, edges = data if data is not None else ({}, {})
-        for service in sorted(services):
-            st = services[service]
-            out.append(
-                ServiceStats(
-                    ts_ns=start, bucket_ns=size, service=service, spans=st[_SPANS],
-                    errors=st[_ERRORS], root_causes=st[_ROOT_CAUSES],
-                    latency_mean_ns=st[_LAT_SUM] // st[_SPANS] if st[_SPANS] else 0,
-                    logs=st[_LOGS], error_logs=st[_ERROR_LOGS],
-                )
-            )  # fmt: skip
-        self.graph.push(start, edges)
-        out.extend(self.graph.edge_records(start + size))
-
     # ------------------------------------------------------------ state
     def statistics(self) -> dict[str, int]:
         return {**self.counters, "traces_open": len(self._open), "orphans": len(self._orphans)}
@@ -585,17 +509,12 @@ class TraceCorrelator:
         ]  # fmt: skip
         state = _State(
             watermark=self.watermark,
-            closed_upto=self._closed_upto,
             serial=self._serial,
             traces=traces,
             request_map=dict(self._req),
             orphans=list(self._orphans),
             index={k: list(v) for k, v in self._index.items()},
-            buckets={
-                start: (services, [(k[0], k[1], *e) for k, e in edges.items()])  # type: ignore[misc]
-                for start, (services, edges) in self._buckets.items()
-            },
-            graph=self.graph.snapshot(),
+            stats=self.stats.snapshot(),
             counters=dict(self.counters),
         )
         return msgspec.to_builtins(state)
@@ -604,7 +523,6 @@ class TraceCorrelator:
         s = msgspec.convert(state, _State, strict=False)
         self._reset()
         self.watermark = s.watermark
-        self._closed_upto = s.closed_upto
         self._serial = s.serial
         for t in s.traces:
             tr = _Trace(t.key, t.trace_id, t.serial, t.first_ts, t.deadline)
@@ -619,14 +537,7 @@ class TraceCorrelator:
         self._req = dict(s.request_map)
         self._orphans = deque(s.orphans)
         self._index = {k: deque(v, maxlen=self.max_indexed) for k, v in s.index.items()}
-        self._buckets = {
-            start: (
-                {k: list(v) for k, v in services.items()},
-                {(e[0], e[1]): list(e[2:]) for e in edges},
-            )
-            for start, (services, edges) in s.buckets.items()
-        }
-        self.graph.restore(s.graph)
+        self.stats.restore(s.stats)
         self.counters.update(s.counters)
 
 
