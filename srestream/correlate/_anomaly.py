@@ -56,7 +56,7 @@ class AnomalyDetector:
         *,
         bucket_ns: int = 60_000_000_000,
         season_ns: int = 86_400_000_000_000,
-        allowed_lateness_ns: int = 0,
+        allowed_lateness_ns: int = 30_000_000_000,
         new_template_warmup_ns: int = 600_000_000_000,
         spike_z: float = 4.0,
         spike_min_ratio: float = 3.0,

@@ -82,7 +82,7 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
     side_outputs = ("late",)
     bucket: Duration = Duration.parse("1m")
     season: Duration = Duration.parse("1d")
-    allowed_lateness: Duration = Duration.parse("0s")
+    allowed_lateness: Duration = Duration.parse("30s")
     new_template_warmup: Duration = Duration.parse("10m")
     spike_z: float = 4.0
     spike_min_ratio: float = 3.0

@@ -257,3 +257,15 @@ def test_leading_indicators_over_a_replay_output() -> None:
     found, summary = replay_leading_indicators(output, horizon_ns=30 * MINUTE)
     assert {i.breach_ts_ns for i in found} == {T0 + 50 * MINUTE}
     assert summary[AnomalyType.ERROR_RATE_CHANGE]["share"] == 1.0
+
+
+def test_records_out_of_order_within_the_allowed_lateness_count_in_their_bucket() -> None:
+    records = _mixed(13)
+    rng = random.Random(5)
+    # Each record arrives up to 20 s after its event time.
+    delayed = sorted(records, key=lambda r: r.ts_ns + rng.randrange(20 * SECOND))
+    assert delayed != records
+    detector = AnomalyDetector(bucket_ns=MINUTE, allowed_lateness_ns=30 * SECOND)
+    got = detector.process(delayed) + detector.finish()
+    assert detector.late == 0
+    assert msgspec.json.encode(got) == msgspec.json.encode(_run(records))
