@@ -64,7 +64,7 @@ def _first(fig: dict[str, Any], names: tuple[str, ...], prefix: str = "", suffix
 
 def headline(fig: dict[str, Any]) -> dict[str, Any]:
     """The table's columns out of a module's figures (tolerating variant names)."""
-    return {
+    out = {
         "records": _first(fig, ("records", "lines")),
         "records_per_s": _first(
             fig, ("records_per_s", "lines_per_s", "end_to_end_records_per_s"), suffix="_per_s"
@@ -75,6 +75,10 @@ def headline(fig: dict[str, Any]) -> dict[str, Any]:
         "p50_latency_ms": _first(fig, ("p50_latency_ms", "p50_ms"), prefix="p50", suffix="_ms"),
         "p99_latency_ms": _first(fig, ("p99_latency_ms", "p99_ms"), prefix="p99", suffix="_ms"),
     }
+    decode = _first(fig, ("msgspec_decode_records_per_s", "msgspec_decode_lines_per_s"))
+    if out["ratio_to_msgspec_decode"] is None and decode and out["records_per_s"]:
+        out["ratio_to_msgspec_decode"] = round(out["records_per_s"] / decode, 4)
+    return out
 
 
 def run_one(name: str, argv: list[str], timeout: float) -> dict[str, Any]:

@@ -37,8 +37,19 @@ class Generated:
 def all_faults(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     """pipelines/scenarios/all-faults.yaml in every format."""
     out = tmp_path_factory.mktemp("all-faults")
-    simulate(load_scenario(SCENARIOS / "all-faults.yaml"), out)
+    # logfmt and syslog are checked on the small scenario.
+    simulate(
+        load_scenario(SCENARIOS / "all-faults.yaml"), out, formats=["jsonl", "otlp", "openmetrics"]
+    )
     return Generated(out)
+
+
+@pytest.fixture(scope="session")
+def all_faults_logs(all_faults: Generated) -> list[dict[str, Any]]:
+    """all-faults' log lines, decoded, with ``ts_ns``."""
+    from srestream.parse import parse_timestamp
+
+    return [{**r, "ts_ns": parse_timestamp(r["ts"])} for r in all_faults.logs]
 
 
 @pytest.fixture(scope="session")

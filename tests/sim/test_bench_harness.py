@@ -46,3 +46,42 @@ def test_harness_refuses_an_unknown_benchmark(tmp_path: pathlib.Path) -> None:
     proc = _bench(tmp_path, "no_such_bench", "--quick")
     assert proc.returncode == 2
     assert "no_such_bench" in proc.stderr and "baseline" in proc.stderr
+
+
+def test_headline_reads_the_figures_under_their_usual_names() -> None:
+    from bench._harness import headline
+
+    std = headline(
+        {
+            "records": 10,
+            "records_per_s": 50.0,
+            "ratio_to_msgspec_decode": 0.5,
+            "p50_latency_ms": 1.0,
+            "p99_latency_ms": 9.0,
+        }
+    )
+    assert std == {
+        "records": 10,
+        "records_per_s": 50.0,
+        "ratio_to_msgspec_decode": 0.5,
+        "p50_latency_ms": 1.0,
+        "p99_latency_ms": 9.0,
+    }
+    # Variants: lines/s, a decode rate without a ratio, a p99 with a qualifier.
+    var = headline(
+        {
+            "lines": 4,
+            "lines_per_s": 100.0,
+            "msgspec_decode_lines_per_s": 400.0,
+            "p99_batch_latency_ms": 3.0,
+        }
+    )
+    assert var == {
+        "records": 4,
+        "records_per_s": 100.0,
+        "ratio_to_msgspec_decode": 0.25,
+        "p50_latency_ms": None,
+        "p99_latency_ms": 3.0,
+    }
+    # A decode rate is never taken for the benchmark's own rate.
+    assert headline({"msgspec_decode_records_per_s": 9.0})["records_per_s"] is None
