@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         del lines
         parts = [os.path.join(tmp, f"part{k}.jsonl") for k in range(3)]
         with open(path, "rb") as src:
-            outs = [open(p, "wb") for p in parts]
+            outs = [open(p, "wb") for p in parts]  # noqa: SIM115  (closed below)
             for i, ln in enumerate(src):
                 outs[i % 3].write(ln)
             for o in outs:

@@ -26,8 +26,8 @@ import glob
 import operator
 import os
 from bisect import bisect_left, bisect_right
-from datetime import datetime, timezone
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from datetime import UTC, datetime
 from itertools import repeat
 from typing import IO, Any
 
@@ -41,7 +41,7 @@ from .._registry import register
 from ..parse._time import epoch_to_ns, parse_timestamp
 from ._lines import cut_lines, last_line
 
-__all__ = ["ReplaySource", "FileReplay", "expand_paths", "iter_lines"]
+__all__ = ["FileReplay", "ReplaySource", "expand_paths", "iter_lines"]
 
 CHUNK_BYTES = 1 << 20
 _NO_TIME = -(1 << 63)
@@ -69,16 +69,16 @@ def expand_paths(patterns: list[str], base_dir: str, *, where: str) -> list[str]
     return out
 
 
-def _fast_ns(v: datetime | int | float | None) -> int | None:
+def _fast_ns(v: datetime | float | None) -> int | None:
     """ns of a time decoded by msgspec (RFC 3339 to the microsecond)."""
     if v is None:
         return None
-    if v.__class__ is datetime:
-        if v.tzinfo is None:  # type: ignore[union-attr]
-            v = v.replace(tzinfo=timezone.utc)  # type: ignore[union-attr]
-        return round(v.timestamp() * 1_000_000) * 1000  # type: ignore[union-attr]
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=UTC)
+        return round(v.timestamp() * 1_000_000) * 1000
     try:
-        return epoch_to_ns(v)  # type: ignore[arg-type]
+        return epoch_to_ns(v)
     except (ValueError, OverflowError):
         return None
 
@@ -95,8 +95,21 @@ class _Cursor:
     where reading stands.  ``pos``/``line_no`` are what has been *read*; the
     replay's committed positions are kept apart."""
 
-    __slots__ = ("path", "name", "index", "f", "pos", "line_no", "rest", "lines", "times", "i",
-                 "eof", "last_ts", "ordered")
+    __slots__ = (
+        "eof",
+        "f",
+        "i",
+        "index",
+        "last_ts",
+        "line_no",
+        "lines",
+        "name",
+        "ordered",
+        "path",
+        "pos",
+        "rest",
+        "times",
+    )
 
     def __init__(self, path: str, name: str, index: int, offset: int, line_no: int) -> None:
         self.path = path
@@ -117,7 +130,7 @@ class _Cursor:
     def fill(self) -> None:
         """Read the next chunk (blocking: run in a worker thread)."""
         if self.f is None:
-            self.f = open(self.path, "rb")
+            self.f = open(self.path, "rb")  # noqa: SIM115  (closed by close())
             if self.pos:
                 self.f.seek(self.pos)
         lines: list[RawLine] = []
@@ -168,7 +181,9 @@ class FileReplay:
         # The common forms (RFC 3339, epoch numbers) decode in C; anything
         # else falls back to the generic decoder and parse_timestamp.
         self._ts_fast = msgspec.json.Decoder(
-            msgspec.defstruct("_TimeFast", [(time_field, datetime | int | float | None, None)])
+            msgspec.defstruct(
+                "_TimeFast", [(time_field, datetime | int | float | None, None)]
+            )
         )
         self._ts_decoder = msgspec.json.Decoder(
             msgspec.defstruct("_TimeOnly", [(time_field, Any, None)])
@@ -206,7 +221,7 @@ class FileReplay:
             out.append(c)
         return out
 
-    async def __call__(self) -> AsyncIterator[list[RawLine]]:
+    async def __call__(self) -> AsyncGenerator[list[RawLine], None]:
         self._pending.clear()
         self._pending_finished.clear()
         cursors = self._cursors()

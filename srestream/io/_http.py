@@ -61,7 +61,7 @@ from ._httpserver import (
     send_response,
 )
 
-__all__ = ["HttpReceiverSource", "HttpReceiver", "events_from_payload"]
+__all__ = ["HttpReceiver", "HttpReceiverSource", "events_from_payload"]
 
 _JSON = [("content-type", "application/json")]
 _TEXT = [("content-type", "text/plain; charset=utf-8")]

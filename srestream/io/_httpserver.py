@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Union
+from typing import Any
 
 import anyio
 import h11
@@ -31,17 +31,17 @@ from anyio.abc import ByteStream, TaskStatus
 
 __all__ = [
     "Handler",
-    "HttpRequest",
     "HttpError",
-    "serve_http",
+    "HttpRequest",
+    "open_listener_port",
     "read_request",
     "send_response",
-    "open_listener_port",
+    "serve_http",
 ]
 
 Headers = list[tuple[str, str]]
 Response = tuple[int, Headers, bytes]
-Handler = Callable[[str, str, Headers, bytes], Union[Response, Awaitable[Response]]]
+Handler = Callable[[str, str, Headers, bytes], Response | Awaitable[Response]]
 
 _SERVER = ("server", "srestream")
 _RECEIVE_BYTES = 65536
@@ -59,7 +59,7 @@ class HttpError(Exception):
 class HttpRequest:
     """One request as read from a connection."""
 
-    __slots__ = ("method", "path", "headers", "body")
+    __slots__ = ("body", "headers", "method", "path")
 
     def __init__(self, method: str, path: str, headers: Headers, body: bytes) -> None:
         self.method = method
@@ -154,7 +154,7 @@ async def _call(handler: Handler, req: HttpRequest) -> Response:
     res = handler(req.method, req.path, req.headers, req.body)
     if inspect.isawaitable(res):
         res = await res
-    return res  # type: ignore[return-value]
+    return res
 
 
 async def _serve_connection(

@@ -29,8 +29,6 @@ false``, checkpointed per line) or followed like the tail source.
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
@@ -45,7 +43,7 @@ from .._registry import register
 from ._files import FileReplay, expand_paths
 from ._tail import FileTail
 
-__all__ = ["OtlpFileSource", "OtlpFileReader", "otlp_records"]
+__all__ = ["OtlpFileReader", "OtlpFileSource", "otlp_records"]
 
 
 class _Struct(msgspec.Struct, rename="camel", gc=False):
@@ -235,7 +233,7 @@ def _hex_id(v: str, size: int) -> str:
 class _Resourced:
     """What the resource says once for all its spans or logs."""
 
-    __slots__ = ("service", "environment")
+    __slots__ = ("environment", "service")
 
     def __init__(self, resource: _Resource | None) -> None:
         attrs = _attrs(resource.attributes) if resource is not None else {}

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 import httpx
@@ -43,7 +42,7 @@ from .._records import MetricSample
 from .._registry import register
 from ..parse._time import parse_timestamp
 
-__all__ = ["PrometheusSource", "PrometheusQuery", "PrometheusQueryRange", "PrometheusQueryError"]
+__all__ = ["PrometheusQuery", "PrometheusQueryError", "PrometheusQueryRange", "PrometheusSource"]
 
 _NS = 1_000_000_000
 
@@ -67,14 +66,14 @@ class _Series(msgspec.Struct):
 
 
 class _Data(msgspec.Struct):
-    resultType: str  # noqa: N815  (the API's spelling)
+    resultType: str  # the API's spelling
     result: list[_Series]
 
 
 class _Reply(msgspec.Struct):
     status: str
     data: _Data | None = None
-    errorType: str = ""  # noqa: N815
+    errorType: str = ""
     error: str = ""
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import glob
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any, Literal
 
 import anyio
@@ -46,7 +46,7 @@ from .._records import RawLine
 from .._registry import register
 from ._lines import cut_lines, last_line
 
-__all__ = ["TailSource", "FileTail"]
+__all__ = ["FileTail", "TailSource"]
 
 HEAD_MAX = 256
 """Bytes of a file's first line kept as its fingerprint."""
@@ -56,9 +56,26 @@ class _File:
     """One followed file.  ``pos``/``line_no``/``rest``/``ready`` are what has
     been read; ``offset``/``line`` what has been yielded (the checkpoint)."""
 
-    __slots__ = ("key", "path", "name", "fd", "pos", "line_no", "rest", "ready", "offset",
-                 "line", "head", "orphan_since", "last_growth", "eof_count", "after",
-                 "after_mark", "closed", "ghost")
+    __slots__ = (
+        "after",
+        "after_mark",
+        "closed",
+        "eof_count",
+        "fd",
+        "ghost",
+        "head",
+        "key",
+        "last_growth",
+        "line",
+        "line_no",
+        "name",
+        "offset",
+        "orphan_since",
+        "path",
+        "pos",
+        "ready",
+        "rest",
+    )
 
     def __init__(self, key: tuple[int, int], path: str, name: str, fd: int) -> None:
         self.key = key
@@ -191,9 +208,9 @@ class FileTail:
 
     def _live_head_owner(self, head: bytes) -> _File | None:
         for f in self._files:
-            if not f.closed and not f.ghost and f.orphan_since is None and f.head == head:
-                if f.head_complete():
-                    return f
+            if (not f.closed and not f.ghost and f.orphan_since is None and f.head == head
+                    and f.head_complete()):
+                return f
         return None
 
     def _discover(self, now: float) -> None:
@@ -376,7 +393,7 @@ class FileTail:
             yield batch
         self._files = [f for f in self._files if not f.closed or f.ready]
 
-    async def __call__(self) -> AsyncIterator[list[RawLine]]:
+    async def __call__(self) -> AsyncGenerator[list[RawLine], None]:
         if self._files:  # a second run of the same logic: start over from the positions
             self._restored = self.snapshot()["files"]
             self._files = []

@@ -6,7 +6,6 @@ import json
 import pathlib
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
-from typing import Any
 
 import anyio
 import httpx

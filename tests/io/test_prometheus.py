@@ -3,7 +3,6 @@ on a free loopback port over a temporary TSDB backfilled with promtool."""
 
 from __future__ import annotations
 
-import pathlib
 import shutil
 import socket
 import subprocess
@@ -63,7 +62,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     str(tmp / "data.om"), str(tmp / "tsdb")],
                    check=True, capture_output=True, timeout=60)
     port = free_port()
-    log = open(tmp / "prometheus.log", "wb")
+    log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115  (closed after the server)
     proc = subprocess.Popen(
         ["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",

@@ -52,6 +52,12 @@ class Collector:
         return [r.text for r in self.lines]
 
 
+def append(path: pathlib.Path, data: str | bytes) -> None:
+    """Append to a file as a writer would (blocking: a few bytes)."""
+    with open(path, "ab") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
 def tail_of(tmp: pathlib.Path, *patterns: str, **kw: object) -> FileTail:
     kw.setdefault("poll_interval_s", POLL)
     kw.setdefault("rotate_wait_s", 0.05)
@@ -75,14 +81,14 @@ class Writer(threading.Thread):
         self.rotations = 0
 
     def run(self) -> None:
-        f = open(self.path, "a", buffering=1)
+        f = open(self.path, "a", buffering=1)  # noqa: SIM115  (reopened on rotation)
         for i, text in enumerate(expected(self.n)):
             if i in self.rotate_at:
                 with self.lock:
                     f.close()
                     self.rotations += 1
                     self.rotate(self.path, self.rotations)
-                    f = open(self.path, "a", buffering=1)
+                    f = open(self.path, "a", buffering=1)  # noqa: SIM115
             with self.lock:
                 f.write(text + "\n")
             if i % 25 == 0:
@@ -153,8 +159,7 @@ async def test_restart_mid_file_resumes_exactly(tmp_path: pathlib.Path, batch_si
 
     # While we are down: the line is completed, more lines come, then the
     # file is rotated out of the glob and a new one started.
-    with open(path, "a") as f:
-        f.write(lines[250][5:] + "\n" + "".join(t + "\n" for t in lines[251:320]))
+    append(path, lines[250][5:] + "\n" + "".join(t + "\n" for t in lines[251:320]))
     os.rename(path, tmp_path / "app.log.1")
     (tmp_path / "app.log").write_text("".join(t + "\n" for t in lines[320:]))
 
@@ -186,8 +191,7 @@ async def test_new_files_are_picked_up_and_idle_polls_yield_empty_batches(
         (logs / "b.log").write_text("b1\n")
         (logs / "ignored.txt").write_text("not matched\n")
         await col.wait_for(lambda: len(col.lines) == 3)
-        with open(logs / "a.log", "a") as f:
-            f.write("a3\n")
+        append(logs / "a.log", "a3\n")
         await col.wait_for(lambda: len(col.lines) == 4)
         col.stop = True
         await col.wait_for(lambda: col.state is not None)
@@ -209,8 +213,7 @@ async def test_partial_last_line_is_held_until_complete(tmp_path: pathlib.Path) 
         empties = col.empty_batches
         await col.wait_for(lambda: col.empty_batches >= empties + 5)  # several polls later
         assert col.texts() == ["first"]
-        with open(path, "ab") as f:
-            f.write(b"ond\r\nthird\n")
+        append(path, b"ond\r\nthird\n")
         await col.wait_for(lambda: len(col.lines) == 3)
         col.stop = True
         await col.wait_for(lambda: col.state is not None)
@@ -225,8 +228,7 @@ async def test_read_from_end_and_long_lines_are_cut(tmp_path: pathlib.Path) -> N
     async with anyio.create_task_group() as tg:
         tg.start_soon(col.run)
         await col.wait_for(lambda: col.empty_batches >= 2)
-        with open(path, "a") as f:
-            f.write("new\n" + "y" * 25)
+        append(path, "new\n" + "y" * 25)
         await col.wait_for(lambda: len(col.lines) == 3)
         col.stop = True
         await col.wait_for(lambda: col.state is not None)
@@ -275,8 +277,7 @@ async def test_tail_in_a_pipeline_resumes_after_stop(tmp_path: pathlib.Path) -> 
             del runner
             gc.collect()
             if step == 0:
-                with open(log, "a") as f:
-                    f.write("".join(t + "\n" for t in lines[500:700]))
+                append(log, "".join(t + "\n" for t in lines[500:700]))
                 os.rename(log, tmp_path / "app.log.1")
                 log.write_text("".join(t + "\n" for t in lines[700:]))
     assert written() == lines
