@@ -9,6 +9,7 @@ redaction) and sends lines it cannot use to the dead-letter output.
 
 from ._access import ParseAccessLogStage, parse_access_line, parse_access_log
 from ._catalog import ServiceCatalog, ServiceEntry, load_service_catalog
+from ._enrich import EnrichLogsStage, enrich_batch, enrich_logs
 from ._json import ParseJsonStage, parse_json, parse_json_batch
 from ._levels import level_number, syslog_severity_level
 from ._logfmt import ParseLogfmtStage, parse_logfmt, parse_logfmt_line
@@ -22,6 +23,7 @@ from ._time import TimestampParser, apache_to_ns, epoch_to_ns, parse_timestamp, 
 from ._trace import TraceContext, b3_from_headers, parse_b3, parse_traceparent
 
 __all__ = [
+    "EnrichLogsStage",
     "FieldError",
     "FieldMapping",
     "FoldStackTracesStage",
@@ -44,6 +46,8 @@ __all__ = [
     "TraceContext",
     "apache_to_ns",
     "b3_from_headers",
+    "enrich_batch",
+    "enrich_logs",
     "epoch_to_ns",
     "fold_stack_traces",
     "level_number",

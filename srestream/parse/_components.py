@@ -7,4 +7,4 @@ them part of the built-in set.
 
 from __future__ import annotations
 
-from . import _access, _json, _logfmt, _multiline, _syslog, _template  # noqa: F401  (registers)
+from . import _access, _enrich, _json, _logfmt, _multiline, _syslog, _template  # noqa: F401

@@ -11,7 +11,6 @@ with quotes goes through a scanner that finds each quoted value's end with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from operator import methodcaller
 from typing import Any
 
 import msgspec
@@ -36,46 +35,42 @@ def parse_logfmt_line(line: str) -> dict[str, Any]:
     """
     if "\\" in line:
         return _scan(line)  # escapes: the careful way
+    if "\t" in line:
+        line = line.replace("\t", " ")  # tabs separate pairs like spaces (not other whitespace)
     out: dict[str, Any] = {}
     if '"' not in line:
-        _pairs(line, out)
+        for tok in line.split(" "):
+            if tok:
+                k, sep, v = tok.partition("=")
+                if not k or not sep:
+                    return _scan(line)  # a flag, or an empty key (the scanner says where)
+                out[k] = v
         return out
     # Quotes without escapes: pieces alternate outside / inside quotes.
     parts = line.split('"')
-    if len(parts) % 2 == 0:
-        return _scan(line)  # an unterminated quote: let the scanner say where
-    last = len(parts) - 1
-    for i in range(0, last + 1, 2):
-        outside = parts[i]
-        if i and outside and outside[0] not in " \t":
-            return _scan(line)  # text glued to a closing quote: the scanner reports it
-        if i == last:
-            _pairs(outside, out)
-            break
-        if not outside.endswith("=") or outside[-2:-1] in (" ", "\t", ""):
-            return _scan(line)  # a quote that does not open a value
-        head, _, key = outside[:-1].rpartition(" ")
-        if "\t" in key:
-            head, _, key = outside[:-1].rpartition("\t")
-        if head:
-            _pairs(head, out)
-        out[key] = parts[i + 1]
-    return out
-
-
-def _pairs(text: str, out: dict[str, Any]) -> None:
-    toks = text.split()
-    try:
-        out.update(map(_split_pair, toks))  # every token is key=value: all in C
-    except ValueError:  # a bare key (a flag): token by token
+    n = len(parts)
+    if n % 2 == 0:
+        return _scan(line)  # unbalanced: the scanner says where
+    last = n - 1
+    for i in range(0, n, 2):
+        seg = parts[i]
+        if i and seg[:1] != " " and (seg or i != last):
+            return _scan(line)  # text glued to a closing quote
+        toks = seg.split(" ")
+        key = ""
+        if i != last:
+            key = toks.pop()
+            if len(key) < 2 or key[-1] != "=" or "=" in key[:-1]:
+                return _scan(line)  # a quote that does not open a value
         for tok in toks:
-            k, sep, v = tok.partition("=")
-            out[k] = v if sep else True
-    if "" in out:
-        raise ValueError("empty key before '=' in " + repr(next(t for t in toks if t[:1] == "=")))
-
-
-_split_pair = methodcaller("split", "=", 1)
+            if tok:
+                k, sep, v = tok.partition("=")
+                if not k or not sep:
+                    return _scan(line)
+                out[k] = v
+        if key:
+            out[key[:-1]] = parts[i + 1]
+    return out
 
 
 def _scan(line: str) -> dict[str, Any]:

@@ -76,3 +76,30 @@ async def test_stage_from_config_with_latency_and_levels(raws: Any) -> None:
 async def test_function_stage(raws: Any) -> None:
     out = await run_stage(parse_access_log, raws([COMMON]))
     assert out[0].message == "GET /apache_pb.gif HTTP/1.0"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        COMMON,
+        COMBINED,
+        COMBINED + " 0.5 x",
+        COMMON.replace("frank", "-").replace(" 2326", " -"),
+        '::1 - - [10/Oct/2000:13:55:36 +0000] "-" 400 0 "-" "-"',
+        '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET /a b c HTTP/1.1" 200 5 "-" "x"',
+        '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-"',
+        '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1"  200 5',
+        '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000]  "GET / HTTP/1.1" 200 5',
+        '1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "r" "a" "extra"',
+    ],
+)
+def test_quick_split_and_careful_parser_agree(line: str) -> None:
+    from srestream.parse._access import _careful
+
+    def outcome(fn: Any) -> Any:
+        try:
+            return fn(line)
+        except ValueError as exc:
+            return ("error", str(exc).split(":")[0])
+
+    assert outcome(parse_access_line) == outcome(_careful)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srestream import Level
 from srestream._component import Outputs
@@ -67,3 +70,37 @@ async def test_stage_normalizes_and_dead_letters(raws: Any) -> None:
     assert "no timestamp field" in dead[3]
     assert "field 'status'" in dead[4]
     assert "field 'latency_ms'" in dead[5]
+
+
+_key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.-0123456789", min_size=1, max_size=8)
+_value = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+                 max_size=12)
+
+
+def _render(value: str) -> str:
+    if value and not any(c in ' "=\\' or c.isspace() for c in value):
+        return value
+    return msgspec.json.encode(value).decode()  # quoted, with escapes
+
+
+@given(st.dictionaries(_key, _value, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_rendered_pairs_parse_back(fields: dict[str, str]) -> None:
+    line = " ".join(f"{k}={_render(v)}" for k, v in fields.items())
+    assert parse_logfmt_line(line) == fields
+
+
+@given(st.text(alphabet='ab= "\\\t', max_size=20))
+@settings(max_examples=500, deadline=None)
+def test_fast_path_agrees_with_the_scanner(line: str) -> None:
+    from srestream.parse._logfmt import _scan
+
+    try:
+        expected: object = _scan(line)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: object = parse_logfmt_line(line)
+    except ValueError:
+        got = ValueError
+    assert got == expected

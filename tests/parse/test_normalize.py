@@ -197,3 +197,23 @@ async def test_in_a_pipeline_with_folding_catalog_redaction(tmp_path: pathlib.Pa
     (d,) = dead
     assert d["position"] == 4 and d["raw"] == "garbage line from [IPV4]"
     assert d["stage"] == "parse" and "template" in d["reason"]
+
+
+async def test_enrich_logs_stage_for_records_from_elsewhere(tmp_path: pathlib.Path) -> None:
+    from srestream import LogRecord
+    from srestream.parse import EnrichLogsStage
+
+    (tmp_path / "catalog.yaml").write_text(CATALOG)
+    cfg = EnrichLogsStage(inputs=["otlp"], catalog="catalog.yaml", redaction=Redaction())
+    stage = cfg.build(BuildContext(component_id="e", outputs=Outputs(), base_dir=str(tmp_path)))
+    attrs = {"client": "10.0.0.9", "n": 1}
+    recs = [
+        LogRecord(ts_ns=1, service="checkout", message="mail a@b.io", attrs=attrs),
+        LogRecord(ts_ns=2, service="other", message="nothing here"),
+        "not a log record",
+    ]
+    out = await run_stage(stage, recs)
+    assert out[0].team == "payments" and out[0].tier == "1" and out[0].message == "mail [EMAIL]"
+    assert out[0].attrs == {"client": "[IPV4]", "n": 1}
+    assert attrs == {"client": "10.0.0.9", "n": 1}  # the input record is untouched
+    assert out[1] is recs[1] and out[2] == "not a log record"
