@@ -93,6 +93,19 @@ def scraped_counters(ts: list[int], status: list[int]) -> dict[str, list[int]]:
     return out
 
 
+DENSE_FROM_MIN = (OUTAGE_NS - 7 * 3600 * S) // STEP_NS
+
+
+def sparse_history(values: list[int]) -> str:
+    """promtool series values: every minute from 7h before the outage (the
+    6h page window and more), one sample in ten before that (``_`` is a
+    missed scrape).  Error and total counters share their timestamps, so
+    their ratio over any range is exact; Prometheus just has a tenth of the
+    old samples to scan (the test takes half the time)."""
+    return " ".join(str(v) if i >= DENSE_FROM_MIN or i % 10 == 0 else "_"
+                    for i, v in enumerate(values))
+
+
 def srestream_firing_times(ts: list[int], status: list[int]) -> dict[str, int]:
     """Event time at which srestream's multi-window burn-rate evaluation
     first holds, per tier: evaluated at each record (event time), over the
@@ -204,7 +217,7 @@ async def test_prometheus_fires_when_srestream_does(tmp_path: pathlib.Path) -> N
             "interval": "1m",
             "input_series": [
                 {"series": f'http_requests_total{{job="checkout",code="{code}"}}',
-                 "values": " ".join(map(str, values))}
+                 "values": sparse_history(values)}
                 for code, values in counters.items()
             ],
             "alert_rule_test": [
