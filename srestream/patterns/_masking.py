@@ -234,6 +234,8 @@ class Tokenizer:
                     out[i] = mask_new(t)
         if len(out) > self.max_tokens:
             del out[self.max_tokens :]
+        if not _CALENDAR.isdisjoint(out):
+            out = _join_dates(out)
         if "<NUM>" in out:
             out = _join_units(out)
         if len(out) > 2 and len(set(out)) < len(out):
@@ -283,6 +285,60 @@ _UNITS: Final = {
         "<DURATION>",
     ),
 }
+
+
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+_LONG: Final = (
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday",
+    "January", "February", "March", "April", "June", "July", "August", "September",
+    "October", "November", "December", "Sept",
+)  # fmt: skip
+_CALENDAR: Final = frozenset(
+    w + suffix for w in (*_DAYS, *_MONTHS, *_LONG) for suffix in ("", ",", ".")
+)
+_DATE_PARTS: Final = _CALENDAR | {m + suffix for m in ("<NUM>", "<TIME>") for suffix in ("", ",")}
+
+
+def _join_dates(tokens: list[Any]) -> list[Any]:
+    """``Sun Jul 3 12:34:56 2005`` is one time: a run of day and month names,
+    numbers and times with at least one name and one number is one ``<TIME>``
+    (names of days and months are variables of a date, not constants)."""
+    out: list[Any] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        j = i
+        names = masks = 0
+        while j < n and tokens[j] in _DATE_PARTS:
+            if tokens[j] in _CALENDAR:
+                names += 1
+            else:
+                masks += 1
+            j += 1
+        if names and masks:
+            out.append("<TIME>," if tokens[j - 1][-1] == "," else "<TIME>")
+            i = j
+        elif j > i:
+            out.extend(tokens[i:j])
+            i = j
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
 
 
 def _join_units(tokens: list[Any]) -> list[Any]:

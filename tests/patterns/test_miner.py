@@ -275,3 +275,13 @@ def test_tokenizing_with_a_warm_cache_equals_a_cold_one(words: list[str]) -> Non
 
 
 _WARM = Tokenizer()
+
+
+def test_a_written_date_is_one_time_variable() -> None:
+    tok = TemplateMiner().tokenizer
+    a = tok.tokens("connection from 10.1.2.3 () at Sun Jul  3 22:05:41 2005")
+    b = tok.tokens("connection from 10.9.8.7 () at Tue Aug 16 04:11:02 2005")
+    assert a == b == ("connection", "from", "<IP>", "()", "at", "<TIME>")
+    assert tok.tokens("backup done on Mar 3, 2024") == ("backup", "done", "on", "<TIME>")
+    # A name alone is a word: "May" without a number is not a date.
+    assert tok.tokens("May I retry") == ("May", "I", "retry")
