@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -43,6 +44,14 @@ _LINE_WRITERS: dict[str, type[LineWriter]] = {
     "syslog": SyslogWriter,
     "otlp": OtlpWriter,
 }
+OUTPUT_FILES = (
+    *(cls.filename for cls in _LINE_WRITERS.values()),
+    OpenMetricsWriter.filename,
+    "events.jsonl",
+    "truth.json",
+    "scenario.json",
+)
+"""Every file the simulator writes (removed first, so a directory holds one run)."""
 _json = msgspec.json.Encoder(enc_hook=enc_hook)
 
 
@@ -78,6 +87,10 @@ def simulate(
     fmts = list(formats) if formats is not None else list(sc.outputs)
     out = os.fspath(out_dir)
     os.makedirs(out, exist_ok=True)
+    # Outputs of an earlier run in other formats would not match this truth.json.
+    for name in OUTPUT_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(out, name))
     graph = build_graph(sc.services, sc.seed)
     windows = fault_windows(sc)
     gaps = GapSet(sc, graph.index(), windows)

@@ -156,3 +156,17 @@ def test_events_and_logs_share_the_timestamp_format(tmp_path: pathlib.Path) -> N
             ts = json.loads(line)["ts"]
             assert len(ts) == 24 and ts.endswith("Z") and ts[19] == "."
             assert parse_timestamp(ts) % 1_000_000 == 0
+
+
+def test_a_rerun_in_fewer_formats_leaves_no_stale_output(tmp_path: pathlib.Path) -> None:
+    sc = parse_scenario(SMALL.read_text())
+    simulate(sc, tmp_path, formats=["jsonl", "syslog"])
+    (tmp_path / "notes.txt").write_text("mine")
+    simulate(sc, tmp_path, formats=["otlp"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "events.jsonl",
+        "notes.txt",
+        "scenario.json",
+        "traces.otlp.jsonl",
+        "truth.json",
+    ]
