@@ -15,8 +15,9 @@ Figures (medians of ``--runs`` runs, each with a fresh correlator):
 * ``msgspec_decode_records_per_s`` / ``ratio_to_msgspec_decode``: msgspec
   decoding the JSON log lines alone, the yardstick of every benchmark;
 * ``p99_latency_ms``: per batch, in the timed runs;
-* ``peak_rss_kb`` and ``input_rss_kb`` (after loading the input, before
-  correlating: the difference is the correlator's own memory);
+* ``peak_rss_kb``, ``input_rss_kb`` (after loading the input, before
+  correlating) and ``correlator_rss_kb``, their difference: what the
+  correlator added to the peak (its buffer is bounded by ``max_traces``);
 * ``traces``, ``max_open_traces``, ``links`` and ``root_cause_first``
   (whether the outage's datastore is the most frequent root-cause service
   of failing traces during the outage, from the workload's ground truth).
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p99_latency_ms=round(pct[99], 3),
         runs=args.runs,
         input_rss_kb=input_rss,
+        correlator_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - input_rss,
         spans=sum(1 for r in records if type(r) is Span),
         traces=len(summaries),
         failing_traces=sum(1 for s in summaries if s.error),
