@@ -2,7 +2,8 @@
 
 Every :class:`~srestream.LogRecord` passing through gets ``template_id`` set
 (a new frozen record, made with :func:`msgspec.structs.replace`); other
-records pass unchanged.  A template seen for the first time is also emitted
+records, and log records with an empty message, pass unchanged.  A
+multi-line message (a stack trace) is one record and gets one template.  A template seen for the first time is also emitted
 on the side output ``templates`` as a :class:`TemplateRecord`, which is how
 the anomaly detectors learn about new templates.  With ``template_attribute``
 set, the template text is also put in each record's ``attrs`` under that
