@@ -18,6 +18,8 @@ from ._rca import WEIGHTS, error_onsets, rank_root_causes
 from ._records import (
     Anomaly,
     AnomalyType,
+    CallNode,
+    CallTreeRecord,
     CandidateEvidence,
     DependencyEdge,
     LeadingIndicator,
@@ -46,7 +48,9 @@ __all__ = [
     "AnomalyDetector",
     "AnomalyDetectorStage",
     "AnomalyType",
+    "CallNode",
     "CallTree",
+    "CallTreeRecord",
     "CandidateEvidence",
     "Cusum",
     "DependencyEdge",

@@ -52,6 +52,7 @@ class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_co
     time_window_min_level: LevelName = "WARN"
     forward_records: bool = True
     emit_links: bool = True
+    emit_call_trees: bool = False
 
     def __post_init__(self) -> None:
         _positive("idle_timeout", self.idle_timeout)
@@ -68,6 +69,7 @@ class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_co
             graph_window_ns=int(self.graph_window), time_window_ns=int(self.time_window),
             time_window_min_level=_LEVELS[self.time_window_min_level],
             forward_records=self.forward_records, emit_links=self.emit_links,
+            emit_call_trees=self.emit_call_trees,
             outputs=ctx.outputs if ctx is not None else None,
         )  # fmt: skip
 

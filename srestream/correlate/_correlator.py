@@ -38,7 +38,7 @@ import msgspec
 from .._component import Outputs
 from .._records import Level, LogRecord, Span
 from ._buckets import ERROR_LOGS, ERRORS, LAT_SUM, LOGS, ROOT_CAUSES, SPANS, ServiceBuckets
-from ._records import Link, LinkMethod, TraceSummary
+from ._records import CallNode, CallTreeRecord, Link, LinkMethod, TraceSummary
 from ._tree import CallTree
 
 __all__ = ["REQUEST_ID_ATTRS", "TraceCorrelator", "correlate_traces"]
@@ -122,6 +122,7 @@ class TraceCorrelator:
         max_indexed_spans_per_service: int = 10_000,
         forward_records: bool = True,
         emit_links: bool = True,
+        emit_call_trees: bool = False,
         outputs: Outputs | None = None,
     ) -> None:
         if bucket_ns <= 0 or idle_timeout_ns <= 0:
@@ -135,6 +136,7 @@ class TraceCorrelator:
         self.max_indexed = max(1, max_indexed_spans_per_service)
         self.forward_records = forward_records
         self.emit_links = emit_links
+        self.emit_call_trees = emit_call_trees
         self.outputs = outputs if outputs is not None else Outputs("trace_correlator")
         self.graph_window_ns = graph_window_ns
         self._reset()
@@ -413,6 +415,20 @@ class TraceCorrelator:
                 st = services[rc_service] = [0, 0, 0, 0, 0, 0]
             st[ROOT_CAUSES] += 1
         rid = tr.request_ids[0] if tr.request_ids else ""
+        if self.emit_call_trees and tree is not None:
+            out.append(
+                CallTreeRecord(
+                    ts_ns=tr.last_ts, trace_id=tr.trace_id,
+                    nodes=[
+                        CallNode(
+                            span_id=sp.span_id, parent_span_id=sp.parent_span_id,
+                            service=sp.service, name=sp.name, depth=depth,
+                            start_ts_ns=sp.start_ts_ns, end_ts_ns=sp.end_ts_ns, error=sp.error,
+                        )
+                        for sp, depth in tree.walk()
+                    ],
+                )
+            )  # fmt: skip
         out.append(
             TraceSummary(
                 ts_ns=tr.last_ts,

@@ -16,6 +16,8 @@ import msgspec
 __all__ = [
     "Anomaly",
     "AnomalyType",
+    "CallNode",
+    "CallTreeRecord",
     "CandidateEvidence",
     "DependencyEdge",
     "LeadingIndicator",
@@ -79,6 +81,31 @@ class TraceSummary(
     missing_spans: int = 0
     truncated: bool = False
     """Closed early: the buffer was full or the trace exceeded its span cap."""
+
+
+class CallNode(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One span of a call tree; ``depth`` 0 is a root (the entry span, or a
+    span whose parent is missing)."""
+
+    span_id: str
+    parent_span_id: str
+    service: str
+    name: str
+    depth: int
+    start_ts_ns: int
+    end_ts_ns: int
+    error: bool = False
+
+
+class CallTreeRecord(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="call_tree"
+):
+    """The call tree of one trace, depth first (children by start time), for
+    consumers that need the whole shape (journeys, SLO discovery)."""
+
+    ts_ns: int
+    trace_id: str
+    nodes: list[CallNode]
 
 
 class Link(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="link"):

@@ -139,6 +139,20 @@ class CallTree:
             if p is not None and p.service != s.service:
                 yield p, s
 
+    def walk(self) -> Iterator[tuple[Span, int]]:
+        """(span, depth) depth first from each root, children by start time."""
+        order = self.children
+        stack = [(r, 0) for r in reversed(self.roots)]
+        seen: set[str] = set()
+        while stack:
+            span, depth = stack.pop()
+            if span.span_id in seen:
+                continue
+            seen.add(span.span_id)
+            yield span, depth
+            kids = sorted(order.get(span.span_id, ()), key=_order)
+            stack.extend((k, depth + 1) for k in reversed(kids))
+
     def covering_span(self, service: str, ts_ns: int) -> Span | None:
         """The narrowest span of ``service`` whose interval holds ``ts_ns``."""
         best: Span | None = None

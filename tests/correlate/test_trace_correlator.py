@@ -347,3 +347,23 @@ async def test_stop_and_resume_from_a_checkpoint_loses_and_repeats_nothing(
         assert s2.resumed_from is not None
     assert first.records and second.records
     assert _encode(first.records + second.records) == _encode(whole.records)
+
+
+def test_call_trees_are_emitted_depth_first_when_asked() -> None:
+    from srestream.correlate import CallTreeRecord
+
+    records = Cascade(requests=3, drop_span_ratio=0.0).generate()
+    _, out = _correlate(records, forward_records=False, emit_call_trees=True)
+    trees = [r for r in out if isinstance(r, CallTreeRecord)]
+    assert len(trees) == 3
+    shape = [(n.service, n.depth) for n in trees[0].nodes]
+    assert shape == [("web", 0), ("api", 1), ("auth", 2), ("orders", 2), ("cache", 3), ("db", 3)]
+    # With the orders span lost, its children become roots of their own.
+    lost = [r for r in records if not (isinstance(r, Span) and r.service == "orders")]
+    _, out = _correlate(lost, forward_records=False, emit_call_trees=True)
+    tree = next(r for r in out if isinstance(r, CallTreeRecord))
+    assert [(n.service, n.depth) for n in tree.nodes] == [
+        ("web", 0), ("api", 1), ("auth", 2), ("cache", 0), ("db", 0),
+    ]  # fmt: skip
+    _, default = _correlate(records, forward_records=False)
+    assert not any(isinstance(r, CallTreeRecord) for r in default)
