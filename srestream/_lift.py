@@ -28,7 +28,7 @@ def map_batches(fn: Callable[[Sequence[In]], Sequence[Out]]) -> Stage:
     """A stage that applies ``fn`` to each batch and yields its result."""
 
     async def stage(batches: AsyncIterator[Sequence[In]], /) -> AsyncIterator[Sequence[Out]]:
-        async with aclosing(batches):
+        async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
                 yield fn(batch)
 
@@ -42,7 +42,7 @@ def map_records(fn: Callable[[In], Out | None]) -> Stage:
 
     def per_batch(batch: Sequence[In]) -> list[Out]:
         out = [fn(r) for r in batch]
-        return [r for r in out if r is not None] if None in out else out  # type: ignore[misc]
+        return [r for r in out if r is not None]
 
     per_batch.__name__ = getattr(fn, "__name__", "map_records")
     return map_batches(per_batch)
@@ -60,7 +60,7 @@ def filter_records(predicate: Callable[[In], bool]) -> Stage:
 
 async def passthrough(batches: AsyncIterator[Batch], /) -> AsyncIterator[Batch]:
     """A stage that yields its input unchanged (for wiring and benchmarks)."""
-    async with aclosing(batches):
+    async with aclosing(batches):  # type: ignore[type-var]
         async for batch in batches:
             yield batch
 

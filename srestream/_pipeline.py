@@ -24,7 +24,11 @@ from ._registry import components
 __all__ = ["Pipeline", "RuntimeConfig", "load_pipeline", "parse_pipeline"]
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
-_SECTIONS = {"sources": SourceConfig, "stages": StageConfig, "sinks": SinkConfig}
+_SECTIONS: dict[str, type[SourceConfig] | type[StageConfig] | type[SinkConfig]] = {
+    "sources": SourceConfig,
+    "stages": StageConfig,
+    "sinks": SinkConfig,
+}
 _TOP_KEYS = ("name", "description", "runtime", "sources", "stages", "sinks")
 
 
@@ -316,8 +320,11 @@ def _split_path(msg: str) -> tuple[str, str]:
     return msg[: m.start()], m.group(1)
 
 
+_TNAMES: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+
+
 def _tname(obj: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(obj), type(obj).__name__)
+    return _TNAMES.get(type(obj), type(obj).__name__)
 
 
 def _suggest(word: str, choices: Any) -> str:

@@ -41,11 +41,14 @@ _BUILTIN_MODULES: tuple[str, ...] = (
 )
 
 
+import builtins
+
+
 class ComponentInfo(msgspec.Struct, frozen=True):
     type: str
     kind: str
     summary: str
-    config: type[_Component]
+    config: builtins.type[_Component]
     module: str
 
     def options(self) -> list[tuple[str, str, str]]:

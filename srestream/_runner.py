@@ -218,7 +218,7 @@ class Runner:
                     out_dir=self.out_dir,
                 )
                 try:
-                    logic = cfg.build(ctx)
+                    logic = cfg.build(ctx)  # type: ignore[attr-defined]
                 except SrestreamError:
                     raise
                 except (OSError, ValueError) as exc:
@@ -594,7 +594,7 @@ class Runner:
 
     async def _run_sink(self, node: _Node) -> None:
         upstream = self._upstream(node)
-        async with aclosing(upstream):
+        async with aclosing(upstream):  # type: ignore[type-var]
             await node.logic(upstream)
         self._ended_states[node.id] = _snapshot(node.logic)
         node.ended = True

@@ -142,7 +142,7 @@ async def run_stage(
     record it yields, in order."""
     source = ListSource(list(records), batch_size=batch_size)
     out: list[Any] = []
-    async with aclosing(stage(source(), **options)) as gen:
+    async with aclosing(stage(source(), **options)) as gen:  # type: ignore[type-var]
         async for batch in gen:
             out.extend(batch)
     return out
