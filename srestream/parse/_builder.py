@@ -141,6 +141,8 @@ def _body(
         add(f"    latency_ns = _round(x * {unit})")
         add("elif x is None or x is _UNSET:")
         add("    latency_ns = None")
+        add("elif x.__class__ is _str and x.isdigit():")
+        add(f"    latency_ns = _int(x) * {unit}")
         add("elif x.__class__ is _str and x.replace('.', '', 1).isdigit():")
         add(f"    latency_ns = _round(_float(x) * {unit})")
         add("else:")

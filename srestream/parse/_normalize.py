@@ -295,7 +295,7 @@ class Normalizer:
                 lat_unit = unit
 
         ts = v[T_TS]
-        if ts is None:
+        if ts is None and not any(ti == T_TS for ti, _, _ in plan):
             raise FieldError("no timestamp field (looked for " + ", ".join(
                 k for k, e in self._keymap.items() if e[0] == T_TS) + ")")
         try:

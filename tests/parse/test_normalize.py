@@ -7,7 +7,10 @@ import json
 import pathlib
 from typing import Any
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srestream import Level
 from srestream._component import BuildContext, Outputs
@@ -217,3 +220,32 @@ async def test_enrich_logs_stage_for_records_from_elsewhere(tmp_path: pathlib.Pa
     assert out[0].attrs == {"client": "[IPV4]", "n": 1}
     assert attrs == {"client": "10.0.0.9", "n": 1}  # the input record is untouched
     assert out[1] is recs[1] and out[2] == "not a log record"
+
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**20), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["info", "WARN", "503", "12ms", "1.5", "7", "x", "2024-03-10T07:00:00.5Z",
+                     "1710054000", "Dec 31 23:59:59", ""]),
+    st.lists(st.integers(), max_size=2),
+)
+_keys = st.sampled_from(["ts", "time", "level", "msg", "message", "service", "app", "status",
+                         "latency_ms", "duration", "env", "team", "request_id", "trace_id", "x", "y"])
+
+
+@given(st.dictionaries(_keys, _values, max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_compiled_builders_equal_the_generic_path(fields: dict[str, Any]) -> None:
+    """The generated per-shape code is an optimisation: same record, same error."""
+    norm = Normalizer(default_service="dflt")
+    norm.times.reference_ns = rfc3339_to_ns("2024-06-01T00:00:00Z")
+
+    def outcome(fn: Any) -> Any:
+        try:
+            return msgspec.json.encode(fn())
+        except ValueError as exc:
+            return str(exc)
+
+    plan = norm._plan(tuple(fields))
+    generic = outcome(lambda: norm._record_generic(dict(fields), "s", 1, plan))
+    compiled = outcome(lambda: norm.record(dict(fields), "s", 1))
+    assert compiled == generic
