@@ -12,8 +12,9 @@ Fixed Depth Tree", ICWS 2017; written here from the paper's description):
 3. In the leaf, the cluster whose template shares the most tokens with the
    line wins if that share reaches ``similarity_threshold`` and the line
    contradicts at most ``max_differences`` of the template's constant
-   tokens, none of them an upper-case enum value (``RUNNING``) or an
-   exception class name; the template then turns the positions where the
+   tokens, none of them an upper-case enum value (``RUNNING``), an
+   exception class name, or text built around a variable whose constant
+   part differs (``(uid=<NUM>)`` vs ``LOGIN(uid=<NUM>)``); the template then turns the positions where the
    two differ into ``<*>`` (``key=<*>`` for two values of one key; a key
    left empty, ``rhost=``, is not a value).  Otherwise the line starts a
    new cluster.  (Drain merges on similarity
@@ -42,6 +43,7 @@ What makes it fit a stream:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from typing import Any, Final
 
@@ -398,10 +400,25 @@ def _similarity(
             differences += 1
             if differences > max_differences or _is_enum(t) or _is_enum(x):
                 return -1.0, 0
+            if "<" in t and "<" in x and _other_skeleton(t, x):
+                return -1.0, 0
     return equal / len(tokens) if tokens else 1.0, params
 
 
 _ENUM_STRIP: Final = "()[]{},;:.'\"!?"
+
+
+_MASK = re.compile(r"<[A-Z*]+>")
+
+
+def _other_skeleton(t: str, x: str) -> bool:
+    """Two tokens built around variables (``(uid=<NUM>)`` and
+    ``LOGIN(uid=<NUM>)``) whose constant text differs come from different
+    format strings: a different event, not a variable.  Paths are the
+    exception: their depth varies within one event."""
+    if "/" in t or "/" in x:
+        return False
+    return _MASK.sub("", t) != _MASK.sub("", x)
 
 
 def _is_enum(token: str) -> bool:

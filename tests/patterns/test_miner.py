@@ -285,3 +285,16 @@ def test_a_written_date_is_one_time_variable() -> None:
     assert tok.tokens("backup done on Mar 3, 2024") == ("backup", "done", "on", "<TIME>")
     # A name alone is a word: "May" without a number is not a date.
     assert tok.tokens("May I retry") == ("May", "I", "retry")
+
+
+def test_text_around_a_variable_is_part_of_the_event() -> None:
+    miner = TemplateMiner()
+    a = miner.add("session opened for user root by (uid=0)")[0]
+    b = miner.add("session opened for user news by (uid=9)")[0]
+    c = miner.add("session opened for user root by LOGIN(uid=0)")[0]
+    assert a is b and c is not a
+    assert a.template == "session opened for user <*> by (uid=<NUM>)"
+    # Paths vary in depth within one event.
+    d = miner.add("Deleting block blk_1 file /data/current/subdir7/blk_1")[0]
+    e = miner.add("Deleting block blk_2 file /data/current/subdir7/subdir3/blk_2")[0]
+    assert d is e
