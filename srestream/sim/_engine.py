@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._faults import Effect, GapSet, effects_at, fault_windows
+from ._faults import Effect, GapSet, effects_at, fault_windows, ramp_cuts
 from ._graph import ServiceGraph
 from ._scenario import Scenario
 
@@ -68,7 +68,7 @@ def _boundaries(sc: Scenario) -> list[int]:
     t0, t1 = sc.start_ns, sc.end_ns
     cuts = {t1}
     for w in fault_windows(sc):
-        for t in (w.start_ns, w.end_ns):
+        for t in (w.start_ns, w.end_ns, *ramp_cuts(w)):
             if t0 < t < t1:
                 cuts.add(t)
     return sorted(cuts)

@@ -22,7 +22,15 @@ from ._scenario import (
     SlowBurn,
 )
 
-__all__ = ["Effect", "FaultWindow", "GapSet", "effects_at", "fault_windows"]
+__all__ = [
+    "Effect",
+    "FaultWindow",
+    "GapSet",
+    "effects_at",
+    "fault_windows",
+    "ramp_cuts",
+    "ramp_ratio",
+]
 
 
 class Effect(msgspec.Struct, kw_only=True):
@@ -93,7 +101,8 @@ def effects_at(
             eff.latency_factor[si] *= f.latency_factor
             continue
         # Independent failure causes combine as 1 - Π(1 - p).
-        eff.error_ratio[si] = 1.0 - (1.0 - eff.error_ratio[si]) * (1.0 - f.error_ratio)
+        p = ramp_ratio(f, w, t_ns) if isinstance(f, SlowBurn) else f.error_ratio
+        eff.error_ratio[si] = 1.0 - (1.0 - eff.error_ratio[si]) * (1.0 - p)
         if isinstance(f, DependencyOutage) and f.mode == "timeout":
             eff.error_status[si] = 504
             eff.error_message[si] = f"timeout after {f.timeout} waiting for {name}:5432"
@@ -110,6 +119,26 @@ def effects_at(
             eff.error_status[si] = 500
             eff.error_message[si] = f"context deadline exceeded writing to {name} replica"
     return eff
+
+
+RAMP_STEP_NS = 60_000_000_000
+
+
+def ramp_ratio(f: SlowBurn, w: FaultWindow, t_ns: int) -> float:
+    """A slow burn's error ratio at ``t_ns``: constant, or on its linear ramp
+    taken at the middle of the minute step holding ``t_ns``."""
+    if f.ramp_to is None:
+        return f.error_ratio
+    k = (t_ns - w.start_ns) // RAMP_STEP_NS
+    mid = min(k * RAMP_STEP_NS + RAMP_STEP_NS // 2, w.end_ns - w.start_ns)
+    return f.error_ratio + (f.ramp_to - f.error_ratio) * mid / (w.end_ns - w.start_ns)
+
+
+def ramp_cuts(w: FaultWindow) -> list[int]:
+    """Where a ramping slow burn changes its ratio (every minute)."""
+    if not isinstance(w.fault, SlowBurn) or w.fault.ramp_to is None:
+        return []
+    return list(range(w.start_ns + RAMP_STEP_NS, w.end_ns, RAMP_STEP_NS))
 
 
 class GapSet:

@@ -147,11 +147,14 @@ class LatencyRegression(
 
 
 class SlowBurn(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="slow_burn"):
-    """A small constant extra error ratio at ``service`` for a long time:
-    the budget burns slowly (ticket, not page)."""
+    """A small extra error ratio at ``service`` for a long time: the budget
+    burns slowly (ticket, not page).  Constant, or with ``ramp_to`` growing
+    linearly from ``error_ratio`` at the onset to ``ramp_to`` at the end
+    (one step per minute): a known linear burn for forecasts."""
 
     service: str
     error_ratio: float = 0.003
+    ramp_to: float | None = None
 
 
 class DataGap(_FaultBase, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="data_gap"):
@@ -324,6 +327,8 @@ def check_scenario(sc: Scenario) -> list[tuple[str, str]]:
             out.append((f"{p}.service", _unknown(f.service, names)))
         if isinstance(f, BadDeploy | DependencyOutage | SlowBurn):
             ratio(f"{p}.error_ratio", f.error_ratio)
+        if isinstance(f, SlowBurn) and f.ramp_to is not None:
+            ratio(f"{p}.ramp_to", f.ramp_to)
         if isinstance(f, BadDeploy) and not 0 <= f.errors_after < f.duration:
             out.append((f"{p}.errors_after", "must be within the fault's duration"))
         if isinstance(f, DependencyOutage) and f.timeout <= 0:

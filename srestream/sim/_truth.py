@@ -216,7 +216,7 @@ class TruthCollector:
                 entry["impact"] = self._impact(w, [f.service, *entry["affected_services"]])
             params = {
                 k: getattr(f, k)
-                for k in ("error_ratio", "latency_factor", "version")
+                for k in ("error_ratio", "ramp_to", "latency_factor", "mode", "version")
                 if hasattr(f, k)
             }
             if isinstance(f, BadDeploy):

@@ -271,3 +271,34 @@ def test_a_hung_dependency_times_out_and_its_wait_adds_up_the_call_path(tmp_path
     web = truth["slos"][0]
     assert web["name"] == "web-latency"
     assert sum(web["minutes"]["good"][:10]) == sum(web["minutes"]["total"][:10])
+
+
+_RAMP = """
+name: ramp
+start: "2026-01-05T00:00:00Z"
+duration: 2h
+seed: 4
+services: {count: 6}
+traffic: {requests_per_second: 2.5, diurnal_amplitude: 0}
+baseline: {error_ratio: 0}
+faults:
+  - {kind: slow_burn, service: cart, onset: 0s, duration: 2h, error_ratio: 0.01, ramp_to: 0.09}
+outputs: [jsonl]
+"""
+
+
+def test_a_ramping_slow_burn_grows_linearly(tmp_path: Any) -> None:
+    simulate(parse_scenario(_RAMP), tmp_path)
+    recs = [json.loads(x) for x in (tmp_path / "logs.jsonl").read_text().splitlines()]
+    cart = [r for r in recs if r["service"] == "cart"]
+    # Error ratio per 40-minute third of the window: 0.01 -> 0.09 linearly,
+    # so the thirds' means are 0.0233, 0.05 and 0.0767.
+    thirds: list[list[dict[str, Any]]] = [[] for _ in range(3)]
+    for r in cart:
+        thirds[(int(r["ts"][11:13]) * 60 + int(r["ts"][14:16])) // 40].append(r)
+    assert min(len(s) for s in thirds) > 3000
+    ratios = [_error_ratio(s) for s in thirds]
+    for i, got in enumerate(ratios):
+        want = 0.01 + 0.08 * (i + 0.5) / 3
+        assert abs(got - want) < 0.012, (i, got, want)
+    assert ratios[0] < ratios[1] < ratios[2]
