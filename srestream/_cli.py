@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_STOPPED
+    except BrokenPipeError:  # `srestream components | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("components", help="list the component types and their options")
     comp.add_argument("--options", action="store_true", help="show each component's options")
+    comp.add_argument(
+        "--markdown", action="store_true", help="print the component reference (docs/components.md)"
+    )
     comp.set_defaults(func=_cmd_components)
 
     for mod in _COMMAND_MODULES:
@@ -129,6 +135,11 @@ def _unconsumed_deadletters(pipeline: Pipeline) -> list[str]:
 
 
 def _cmd_components(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from ._docs import render_component_docs
+
+        print(render_component_docs(), end="")
+        return EXIT_OK
     infos = components()
     width = max(len(t) for t in infos)
     for kind in ("source", "stage", "sink"):

@@ -9,12 +9,14 @@ names a module to import, which registers its components on import).
 from __future__ import annotations
 
 import importlib
+import re
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 import msgspec
 
 from ._component import SinkConfig, SourceConfig, StageConfig, _Component
+from ._duration import Duration
 from ._errors import ConfigError, Problem
 
 __all__ = ["ENTRY_POINT_GROUP", "ComponentInfo", "components", "lookup", "register"]
@@ -57,7 +59,9 @@ class ComponentInfo(msgspec.Struct, frozen=True):
         for f in msgspec.structs.fields(self.config):
             if f.name == "inputs":
                 continue
-            if f.default is not msgspec.NODEFAULT:
+            if isinstance(f.default, Duration):
+                default = repr(str(f.default))
+            elif f.default is not msgspec.NODEFAULT:
                 default = repr(f.default)
             elif f.default_factory is not msgspec.NODEFAULT:
                 default = repr(f.default_factory())
@@ -68,8 +72,13 @@ class ComponentInfo(msgspec.Struct, frozen=True):
 
 
 def _type_name(t: Any) -> str:
+    if getattr(t, "__metadata__", None) is not None:  # Annotated[int, Meta(ge=1)] -> int
+        t = t.__origin__
     name = getattr(t, "__name__", None)
-    return name if name and not getattr(t, "__args__", None) else str(t).replace("typing.", "")
+    if name and not getattr(t, "__args__", None):
+        return str(name)
+    text = str(t).replace("typing.", "").replace("NoneType", "None")
+    return re.sub(r"\b(?:[a-z_]+\.)+([A-Z]\w*)", r"\1", text)  # module paths off
 
 
 _REGISTRY: dict[str, ComponentInfo] = {}
