@@ -43,13 +43,24 @@ START = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 FORMATS = ("jsonl", "logfmt", "syslog", "access", "template_hdfs", "template_linux")
 HDFS = "<Date> <Time> <Pid> <Level> <Component>: <Content>"
 LINUX = r"<Month> <Date> <Time> <Level> <Component>(\[<PID>\])?: <Content>"
-PATHS = ("/api/v1/cart", "/api/v1/checkout", "/api/v1/search?q=shoes", "/health", "/api/v2/items/42")
-MSGS = ("request handled", "cache miss for key user:42", "upstream timeout after 3 retries",
-        "payment authorised", "slow query on orders table")
+PATHS = (
+    "/api/v1/cart",
+    "/api/v1/checkout",
+    "/api/v1/search?q=shoes",
+    "/health",
+    "/api/v2/items/42",
+)
+MSGS = (
+    "request handled",
+    "cache miss for key user:42",
+    "upstream timeout after 3 retries",
+    "payment authorised",
+    "slow query on orders table",
+)
 
 
 def _iso(t: float) -> str:
-    ms = int(round(t * 1000)) % 1000
+    ms = round(t * 1000) % 1000
     return datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
@@ -69,34 +80,55 @@ def generate(fmt: str, n: int, seed: int = 7) -> list[str]:
         span = f"{rnd.getrandbits(64):016x}"
         path = rnd.choice(PATHS)
         if fmt == "jsonl":
-            add(json.dumps({"ts": _iso(t), "level": level, "service": svc, "msg": msg,
-                            "trace_id": trace, "span_id": span, "status": status,
-                            "latency_ms": lat, "path": path, "method": "GET"},
-                           separators=(",", ":")))
+            add(
+                json.dumps(
+                    {
+                        "ts": _iso(t),
+                        "level": level,
+                        "service": svc,
+                        "msg": msg,
+                        "trace_id": trace,
+                        "span_id": span,
+                        "status": status,
+                        "latency_ms": lat,
+                        "path": path,
+                        "method": "GET",
+                    },
+                    separators=(",", ":"),
+                )
+            )
         elif fmt == "logfmt":
-            add(f'ts={_iso(t)} level={level} service={svc} msg="{msg}" trace_id={trace} '
-                f"span_id={span} status={status} latency_ms={lat} path={path} method=GET")
+            add(
+                f'ts={_iso(t)} level={level} service={svc} msg="{msg}" trace_id={trace} '
+                f"span_id={span} status={status} latency_ms={lat} path={path} method=GET"
+            )
         elif fmt == "syslog":
             sev = {"info": 6, "warn": 4, "error": 3, "debug": 7}[level]
             if i % 2:
-                sd = (f'[req@32473 trace_id="{trace}" status="{status}"]' if i % 3 == 0 else "-")
+                sd = f'[req@32473 trace_id="{trace}" status="{status}"]' if i % 3 == 0 else "-"
                 add(f"<{16 * 8 + sev}>1 {_iso(t)} host{i % 7} {svc} {1000 + i % 97} - {sd} {msg}")
             else:
                 stamp = datetime.fromtimestamp(int(t), UTC).strftime("%b %d %H:%M:%S")
                 add(f"<{16 * 8 + sev}>{stamp} host{i % 7} {svc}[{1000 + i % 97}]: {msg}")
         elif fmt == "access":
             stamp = datetime.fromtimestamp(int(t), UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-            add(f'10.{i % 256}.{(i >> 8) % 256}.7 - - [{stamp}] "GET {path} HTTP/1.1" {status} '
-                f'{rnd.randrange(100, 50000)} "https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)"')
+            add(
+                f'10.{i % 256}.{(i >> 8) % 256}.7 - - [{stamp}] "GET {path} HTTP/1.1" {status} '
+                f'{rnd.randrange(100, 50000)} "https://shop.example.com/" "Mozilla/5.0 (X11; Linux x86_64)"'
+            )
         elif fmt == "template_hdfs":
             stamp = datetime.fromtimestamp(int(t), UTC).strftime("%y%m%d %H%M%S")
-            add(f"{stamp} {100 + i % 900} {level.upper()} dfs.DataNode$PacketResponder: "
-                f"PacketResponder {i % 3} for block blk_{rnd.getrandbits(62)} terminating")
+            add(
+                f"{stamp} {100 + i % 900} {level.upper()} dfs.DataNode$PacketResponder: "
+                f"PacketResponder {i % 3} for block blk_{rnd.getrandbits(62)} terminating"
+            )
         elif fmt == "template_linux":
             stamp = datetime.fromtimestamp(int(t), UTC).strftime("%b %d %H:%M:%S")
             pid = f"[{1000 + i % 97}]" if i % 4 else ""
-            add(f"{stamp} combo sshd(pam_unix){pid}: authentication failure; logname= uid=0 "
-                f"euid=0 tty=NODEVssh ruser= rhost=218.188.2.{i % 256}")
+            add(
+                f"{stamp} combo sshd(pam_unix){pid}: authentication failure; logname= uid=0 "
+                f"euid=0 tty=NODEVssh ruser= rhost=218.188.2.{i % 256}"
+            )
         else:
             raise ValueError(fmt)
     return out
@@ -140,8 +172,11 @@ def _batch_fn(fmt: str) -> Callable[[Sequence[Any], Any], list[Any]]:
         line_parser = TemplateParser(HeaderTemplate(LINUX))
     else:
         norm = Normalizer(times=TimestampParser("auto", reference_ns=ref))
-        line_parser = {"logfmt": parse_logfmt_line, "syslog": parse_syslog_line,
-                       "access": parse_access_line}[fmt]
+        line_parser = {
+            "logfmt": parse_logfmt_line,
+            "syslog": parse_syslog_line,
+            "access": parse_access_line,
+        }[fmt]
     return lambda batch, outs: parse_batch(batch, line_parser, norm, outs, fmt)
 
 

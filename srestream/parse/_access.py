@@ -105,7 +105,9 @@ def _careful(line: str, extra_fields: Sequence[str] = ()) -> dict[str, Any]:
     """Field by field, with escapes; ValueError names the field that fails."""
     host, ident, user, rest = (line.split(" ", 3) + ["", "", ""])[:4]
     if not rest.startswith("["):
-        raise ValueError("timestamp: expected '[dd/Mon/yyyy:hh:mm:ss zone]' after host, ident, user")
+        raise ValueError(
+            "timestamp: expected '[dd/Mon/yyyy:hh:mm:ss zone]' after host, ident, user"
+        )
     close = rest.find("]")
     if close < 0:
         raise ValueError("timestamp: missing ']'")
@@ -190,9 +192,11 @@ async def parse_access_log(
         yield out
 
 
-@register('Parse Apache/Nginx access logs (common, combined) into normalized log records; bad lines go to .deadletter.')
+@register(
+    "Parse Apache/Nginx access logs (common, combined) into normalized log records; bad lines go to .deadletter."
+)
 class ParseAccessLogStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_access_log"):
-    extra_fields: list[str] = []
+    extra_fields: tuple[str, ...] = ()
     """Names of the values after the user agent (e.g. ``request_time_s``)."""
 
     def build(self, ctx: BuildContext) -> ParseLogic:

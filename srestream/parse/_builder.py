@@ -56,8 +56,14 @@ __all__ = ["compile_builder", "compile_struct_batch"]
 _GENERIC_ONLY = {T_TP, T_B3, T_B3T, T_B3S, T_B3P, T_HEADERS, T_PARENT}
 
 _TEXT_FIELDS = {
-    T_MSG: "message", T_SERVICE: "service", T_COMPONENT: "component", T_TEAM: "team",
-    T_ENV: "environment", T_REQ: "request_id", T_TRACE: "trace_id", T_SPAN: "span_id",
+    T_MSG: "message",
+    T_SERVICE: "service",
+    T_COMPONENT: "component",
+    T_TEAM: "team",
+    T_ENV: "environment",
+    T_REQ: "request_id",
+    T_TRACE: "trace_id",
+    T_SPAN: "span_id",
 }
 
 
@@ -66,15 +72,21 @@ Fetch = Callable[[str], list[str]]
 
 
 def _body(
-    norm: Normalizer, present: dict[int, tuple[str, int]], fetch: Fetch, attrs: str,
+    norm: Normalizer,
+    present: dict[int, tuple[str, int]],
+    fetch: Fetch,
+    attrs: str,
     ns: dict[str, Any],
 ) -> list[str]:
     """Statements (no indent) that build ``rec`` from the fetched fields;
     a bad field raises FieldError naming it."""
     lines: list[str] = []
     add = lines.append
-    ts_missing = "no timestamp field (looked for " + ", ".join(
-        k for k, e in norm._keymap.items() if e[0] == T_TS) + ")"
+    ts_missing = (
+        "no timestamp field (looked for "
+        + ", ".join(k for k, e in norm._keymap.items() if e[0] == T_TS)
+        + ")"
+    )
     if T_TS not in present:
         add(f"raise _FieldError({ts_missing!r})")
         return lines
@@ -112,8 +124,10 @@ def _body(
         default = defaults.get(ti, "")
         if ti in present:
             lines += fetch(present[ti][0])
-            add(f"{name} = x if x.__class__ is _str else "
-                f"({default!r} if x is None or x is _UNSET else _text(x))")
+            add(
+                f"{name} = x if x.__class__ is _str else "
+                f"({default!r} if x is None or x is _UNSET else _text(x))"
+            )
         else:
             add(f"{name} = {default!r}")
     if T_STATUS in present:
@@ -157,8 +171,11 @@ def _body(
     for ti, name in _TEXT_FIELDS.items():
         if ti != T_TEAM and (ti in present or defaults.get(ti, "")):
             args.append(f"{name}={name}")
-    args += [f"{n}={n}" for t, n in ((T_LEVEL, "level"), (T_STATUS, "status"),
-                                     (T_LATENCY, "latency_ns")) if t in present]
+    args += [
+        f"{n}={n}"
+        for t, n in ((T_LEVEL, "level"), (T_STATUS, "status"), (T_LATENCY, "latency_ns"))
+        if t in present
+    ]
     common = ", ".join(args)
     if norm.redactor is not None:
         ns["_red_text"] = norm.redactor.text
@@ -170,21 +187,36 @@ def _body(
         ns["_catalog"] = norm.catalog.services
         add("e = _catalog.get(service)")
         add("if e is not None:")
-        add(f"    rec = _LogRecord({common}, team=team or e.team, tier=e.tier, owner=e.owner, "
-            "runbook_url=e.runbook_url, dependencies=e.dependencies)")
+        add(
+            f"    rec = _LogRecord({common}, team=team or e.team, tier=e.tier, owner=e.owner, "
+            "runbook_url=e.runbook_url, dependencies=e.dependencies)"
+        )
         add("else:")
         add(f"    rec = _LogRecord({common}, team=team)")
     else:
-        add(f"rec = _LogRecord({common}, team=team)" if T_TEAM in present else f"rec = _LogRecord({common})")
+        add(
+            f"rec = _LogRecord({common}, team=team)"
+            if T_TEAM in present
+            else f"rec = _LogRecord({common})"
+        )
     return lines
 
 
 def _namespace(norm: Normalizer) -> dict[str, Any]:
     return {
-        "_ts": norm.times.parse, "_levels": norm.level_names, "_level_number": level_number,
-        "_text": _text, "_status": _status, "_duration": parse_duration_ns,
-        "_FieldError": FieldError, "_LogRecord": LogRecord, "_str": str, "_int": int,
-        "_float": float, "_round": round, "_UNSET": msgspec.UNSET,
+        "_ts": norm.times.parse,
+        "_levels": norm.level_names,
+        "_level_number": level_number,
+        "_text": _text,
+        "_status": _status,
+        "_duration": parse_duration_ns,
+        "_FieldError": FieldError,
+        "_LogRecord": LogRecord,
+        "_str": str,
+        "_int": int,
+        "_float": float,
+        "_round": round,
+        "_UNSET": msgspec.UNSET,
         "_secs_get": _sec_cache.get if norm.times.time_format == "auto" else {}.get,
         "_POW": _POW,
     }
@@ -211,8 +243,10 @@ def compile_builder(norm: Normalizer, plan: tuple[tuple[int, str, int], ...]) ->
     return build
 
 
-BatchBuilder = Callable[[Sequence[Any], Sequence[RawLine], Callable[[LogRecord], None],
-                         Callable[[RawLine, str], None]], None]
+BatchBuilder = Callable[
+    [Sequence[Any], Sequence[RawLine], Callable[[LogRecord], None], Callable[[RawLine, str], None]],
+    None,
+]
 
 
 def compile_struct_batch(

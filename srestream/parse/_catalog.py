@@ -57,7 +57,9 @@ def load_service_catalog(path: str, *, where: str = "$.catalog") -> ServiceCatal
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        raise ConfigError([Problem(where, f"cannot read service catalog: {exc.strerror}", path)]) from None
+        raise ConfigError(
+            [Problem(where, f"cannot read service catalog: {exc.strerror}", path)]
+        ) from None
     try:
         if os.path.splitext(path)[1].lower() == ".json":
             raw = msgspec.json.decode(data)

@@ -37,8 +37,12 @@ def enrich_batch(
         changes: dict[str, Any] = {}
         entry = services.get(rec.service)
         if entry is not None:
-            changes = {"tier": entry.tier, "owner": entry.owner, "runbook_url": entry.runbook_url,
-                       "dependencies": entry.dependencies}
+            changes = {
+                "tier": entry.tier,
+                "owner": entry.owner,
+                "runbook_url": entry.runbook_url,
+                "dependencies": entry.dependencies,
+            }
             if not rec.team:
                 changes["team"] = entry.team
         if redactor is not None:
@@ -69,7 +73,9 @@ async def enrich_logs(
             yield enrich_batch(batch, catalog, redactor)
 
 
-@register("Enrich log records from a service catalog and redact PII (for records not from a parse stage, e.g. OTLP).")
+@register(
+    "Enrich log records from a service catalog and redact PII (for records not from a parse stage, e.g. OTLP)."
+)
 class EnrichLogsStage(StageConfig, frozen=True, kw_only=True, tag="enrich_logs"):
     catalog: str | None = None
     """Service catalog file (YAML/JSON): team, tier, owner, dependencies, runbook_url."""
@@ -92,7 +98,9 @@ class EnrichLogsStage(StageConfig, frozen=True, kw_only=True, tag="enrich_logs")
                 try:
                     re.compile(rule.pattern)
                 except re.error as exc:
-                    problems.append(Problem(f"{where}.redaction.rules[{i}].pattern", f"bad regex: {exc}"))
+                    problems.append(
+                        Problem(f"{where}.redaction.rules[{i}].pattern", f"bad regex: {exc}")
+                    )
         if problems:
             raise ConfigError(problems)
         redaction = self.redaction

@@ -72,14 +72,18 @@ class _StructPath:
             self.usable = False
             return
         line_type = msgspec.defstruct(
-            "JsonLine", [(n, Any, msgspec.UNSET) for n in names],
-            rename=dict(zip(names, self.keys)), forbid_unknown_fields=True, gc=False,
+            "JsonLine",
+            [(n, Any, msgspec.UNSET) for n in names],
+            rename=dict(zip(names, self.keys)),
+            forbid_unknown_fields=True,
+            gc=False,
         )
         self.decode = msgspec.json.Decoder(list[line_type]).decode  # type: ignore[valid-type]
         self.build = build
 
-    def run(self, text: str, batch: Sequence[RawLine], outputs: Outputs,
-            out: list[LogRecord]) -> list[dict[str, Any]] | None:
+    def run(
+        self, text: str, batch: Sequence[RawLine], outputs: Outputs, out: list[LogRecord]
+    ) -> list[dict[str, Any]] | None:
         """Parse the batch into ``out`` and return None; or return the batch
         decoded as dicts for the dict path (a key needs it); raises
         DecodeError/ValidationError when a line is bad."""
@@ -192,7 +196,9 @@ async def parse_json(
         yield out
 
 
-@register("Decode JSON-lines logs into log records (field mapping, trace context, catalog, redaction); bad lines go to .deadletter.")
+@register(
+    "Decode JSON-lines logs into log records (field mapping, trace context, catalog, redaction); bad lines go to .deadletter."
+)
 class ParseJsonStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_json"):
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)

@@ -49,8 +49,16 @@ _LEVELS: dict[str, int] = {**_BASE, **{k.upper(): v for k, v in _BASE.items()}}
 _LEVELS.update({k.title(): v for k, v in _BASE.items()})
 
 # syslog severity 0..7 (RFC 5424 table 2)
-_SYSLOG = (Level.FATAL, Level.FATAL, Level.CRITICAL, Level.ERROR, Level.WARN, Level.NOTICE,
-           Level.INFO, Level.DEBUG)
+_SYSLOG = (
+    Level.FATAL,
+    Level.FATAL,
+    Level.CRITICAL,
+    Level.ERROR,
+    Level.WARN,
+    Level.NOTICE,
+    Level.INFO,
+    Level.DEBUG,
+)
 
 
 def syslog_severity_level(severity: int) -> int:

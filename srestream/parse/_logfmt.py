@@ -116,12 +116,16 @@ def _scan(line: str) -> dict[str, Any]:
                 try:
                     out[key] = _json_str(raw)
                 except msgspec.DecodeError:
-                    raise ValueError(f"bad escape in value of key {key!r} at column {j + 1}") from None
+                    raise ValueError(
+                        f"bad escape in value of key {key!r} at column {j + 1}"
+                    ) from None
             else:
                 out[key] = raw[1:-1]
             i = end + 1
             if i < n and line[i] not in " \t":
-                raise ValueError(f"text right after the quoted value of key {key!r} at column {i + 1}")
+                raise ValueError(
+                    f"text right after the quoted value of key {key!r} at column {i + 1}"
+                )
         else:
             k = j
             while k < n and line[k] not in " \t":
@@ -152,7 +156,9 @@ async def parse_logfmt(
         yield out
 
 
-@register('Parse logfmt lines (key=value, quoted values) into normalized log records; bad lines go to .deadletter.')
+@register(
+    "Parse logfmt lines (key=value, quoted values) into normalized log records; bad lines go to .deadletter."
+)
 class ParseLogfmtStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_logfmt"):
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)

@@ -35,7 +35,12 @@ from .._registry import register
 __all__ = ["FoldStackTracesStage", "StackTraceFolder", "fold_stack_traces"]
 
 _JAVA_EXC = re.compile(r"(?:[A-Za-z_$][\w$]*\.)+[\w$]*(?:Exception|Error|Throwable)\b(?::|$)")
-_CONT_PREFIXES = ("Caused by: ", "Suppressed: ", "Exception in thread ", "Traceback (most recent call last):")
+_CONT_PREFIXES = (
+    "Caused by: ",
+    "Suppressed: ",
+    "Exception in thread ",
+    "Traceback (most recent call last):",
+)
 _PY_CHAIN = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
@@ -62,12 +67,19 @@ class StackTraceFolder:
         self.pending: dict[str, list[Any]] = {}
 
     def snapshot(self) -> dict[str, Any]:
-        return {"pending": [[r.source, r.position, r.offset, r.text, st] for r, st in self._records()]}
+        return {
+            "pending": [[r.source, r.position, r.offset, r.text, st] for r, st in self._records()]
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.pending = {
-            src: [RawLine(source=src, position=pos, offset=off, text=""), st, text.count("\n") + 1,
-                  text.split("\n"), off]
+            src: [
+                RawLine(source=src, position=pos, offset=off, text=""),
+                st,
+                text.count("\n") + 1,
+                text.split("\n"),
+                off,
+            ]
             for src, pos, off, text, st in state.get("pending", [])
         }
 
@@ -91,7 +103,9 @@ class StackTraceFolder:
             return True, _AFTER_EXC
         if text.startswith(_CONT_PREFIXES):
             return True, _NONE
-        if ("Exception" in text or "Error" in text or "Throwable" in text) and _JAVA_EXC.match(text):
+        if ("Exception" in text or "Error" in text or "Throwable" in text) and _JAVA_EXC.match(
+            text
+        ):
             return True, _NONE
         return False, _NONE
 
@@ -120,7 +134,9 @@ class StackTraceFolder:
         self.pending.clear()
         return out
 
-    async def __call__(self, batches: AsyncIterator[Sequence[RawLine]]) -> AsyncIterator[list[RawLine]]:
+    async def __call__(
+        self, batches: AsyncIterator[Sequence[RawLine]]
+    ) -> AsyncIterator[list[RawLine]]:
         async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
                 yield self.fold(batch)
@@ -143,7 +159,7 @@ async def fold_stack_traces(
             yield out
 
 
-@register('Fold Java/Python stack-trace lines into the log line that starts them (before parsing).')
+@register("Fold Java/Python stack-trace lines into the log line that starts them (before parsing).")
 class FoldStackTracesStage(StageConfig, frozen=True, kw_only=True, tag="fold_stack_traces"):
     start_pattern: str | None = None
     """Regex matching the first line of every record; other lines continue

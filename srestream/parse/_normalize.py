@@ -49,21 +49,41 @@ class FieldMapping(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     level: tuple[str, ...] = ("level", "severity", "lvl", "log.level", "loglevel", "Level")
     message: tuple[str, ...] = ("message", "msg", "log", "Content", "content")
     service: tuple[str, ...] = (
-        "service", "service.name", "service_name", "app", "application", "app_name",
+        "service",
+        "service.name",
+        "service_name",
+        "app",
+        "application",
+        "app_name",
     )
     component: tuple[str, ...] = ("component", "logger", "logger_name", "module", "Component")
     team: tuple[str, ...] = ("team", "owner_team")
     environment: tuple[str, ...] = ("environment", "env", "deployment.environment")
     status: tuple[str, ...] = ("status", "status_code", "http.status_code", "http_status")
     latency: tuple[str, ...] = (
-        "latency_ns", "latency_us", "latency_ms", "latency_s", "latency",
-        "duration_ns", "duration_us", "duration_ms", "duration_s", "duration",
-        "elapsed_ms", "response_time_ms", "request_time_s",
+        "latency_ns",
+        "latency_us",
+        "latency_ms",
+        "latency_s",
+        "latency",
+        "duration_ns",
+        "duration_us",
+        "duration_ms",
+        "duration_s",
+        "duration",
+        "elapsed_ms",
+        "response_time_ms",
+        "request_time_s",
     )
     latency_unit: str = "ms"
     """Unit of a latency key without a unit suffix (ns, us, ms, s)."""
     request_id: tuple[str, ...] = (
-        "request_id", "requestId", "req_id", "x-request-id", "X-Request-Id", "correlation_id",
+        "request_id",
+        "requestId",
+        "req_id",
+        "x-request-id",
+        "X-Request-Id",
+        "correlation_id",
     )
     trace_id: tuple[str, ...] = ("trace_id", "traceId", "trace.id", "traceid")
     span_id: tuple[str, ...] = ("span_id", "spanId", "span.id", "spanid")
@@ -102,8 +122,14 @@ NT = len(_TARGETS)
 
 _UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _SUFFIX_UNITS = {
-    "_ns": 1, "_us": 1_000, "_micros": 1_000, "_ms": 1_000_000, "_millis": 1_000_000,
-    "_s": 1_000_000_000, "_seconds": 1_000_000_000, "_sec": 1_000_000_000,
+    "_ns": 1,
+    "_us": 1_000,
+    "_micros": 1_000,
+    "_ms": 1_000_000,
+    "_millis": 1_000_000,
+    "_s": 1_000_000_000,
+    "_seconds": 1_000_000_000,
+    "_sec": 1_000_000_000,
 }
 
 
@@ -115,7 +141,7 @@ def parse_duration_ns(value: Any, unit_ns: int) -> int:
     (1500000000, 12000000)
     """
     if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
+        raise ValueError(f"not a duration: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
     if isinstance(value, int):
         return value * unit_ns
     if isinstance(value, float):
@@ -123,7 +149,7 @@ def parse_duration_ns(value: Any, unit_ns: int) -> int:
     if isinstance(value, str):
         s = value.strip()
         num = s.rstrip("abcdefghijklmnopqrstuvwxyzµ")
-        unit = s[len(num):]
+        unit = s[len(num) :]
         try:
             n = float(num) if "." in num or "e" in num.lower() else int(num)
         except ValueError:
@@ -199,7 +225,9 @@ class Normalizer:
         mapping = mapping or FieldMapping()
         unit = _UNITS.get(mapping.latency_unit)
         if unit is None:
-            raise ValueError(f"latency_unit must be one of {', '.join(_UNITS)}, got {mapping.latency_unit!r}")
+            raise ValueError(
+                f"latency_unit must be one of {', '.join(_UNITS)}, got {mapping.latency_unit!r}"
+            )
         self._unit = unit
         keymap: dict[str, tuple[int, int, int]] = {}
         for ti, target in enumerate(_TARGETS):
@@ -275,15 +303,20 @@ class Normalizer:
             if build is not None:
                 self._compiled += 1
         if build is None:
+
             def build(fields: dict[str, Any], source: str, position: int) -> LogRecord:
                 return self._record_generic(fields, source, position, plan)
+
         if len(self._builders) >= 4096:
             self._builders.clear()
         self._builders[shape] = build
         return build
 
     def _record_generic(
-        self, fields: dict[str, Any], source: str, position: int,
+        self,
+        fields: dict[str, Any],
+        source: str,
+        position: int,
         plan: tuple[tuple[int, str, int], ...],
     ) -> LogRecord:
         v = _MISSING[:]
@@ -296,15 +329,24 @@ class Normalizer:
 
         ts = v[T_TS]
         if ts is None and not any(ti == T_TS for ti, _, _ in plan):
-            raise FieldError("no timestamp field (looked for " + ", ".join(
-                k for k, e in self._keymap.items() if e[0] == T_TS) + ")")
+            raise FieldError(
+                "no timestamp field (looked for "
+                + ", ".join(k for k, e in self._keymap.items() if e[0] == T_TS)
+                + ")"
+            )
         try:
             ts_ns = self.times.parse(ts)
         except ValueError as exc:
             raise FieldError(f"field {_key(plan, T_TS)!r}: {exc}") from None
 
         lv = v[T_LEVEL]
-        level = Level.UNKNOWN if lv is None else (_LEVELS.get(lv) or level_number(lv)) if lv.__class__ is str else level_number(lv)
+        level = (
+            Level.UNKNOWN
+            if lv is None
+            else (_LEVELS.get(lv) or level_number(lv))
+            if lv.__class__ is str
+            else level_number(lv)
+        )
         msg = v[T_MSG]
         message = "" if msg is None else _text(msg)
         x = v[T_SERVICE]
@@ -365,18 +407,42 @@ class Normalizer:
             entry = self.catalog.services.get(service)
             if entry is not None:
                 return LogRecord(
-                    ts_ns=ts_ns, service=service, level=level, message=message,
-                    component=component, team=team or entry.team, environment=environment,
-                    status=status, latency_ns=latency_ns, trace_id=trace_id, span_id=span_id,
-                    request_id=request_id, source=source, position=position, attrs=fields,
-                    tier=entry.tier, owner=entry.owner, runbook_url=entry.runbook_url,
+                    ts_ns=ts_ns,
+                    service=service,
+                    level=level,
+                    message=message,
+                    component=component,
+                    team=team or entry.team,
+                    environment=environment,
+                    status=status,
+                    latency_ns=latency_ns,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    request_id=request_id,
+                    source=source,
+                    position=position,
+                    attrs=fields,
+                    tier=entry.tier,
+                    owner=entry.owner,
+                    runbook_url=entry.runbook_url,
                     dependencies=entry.dependencies,
                 )
         return LogRecord(
-            ts_ns=ts_ns, service=service, level=level, message=message, component=component,
-            team=team, environment=environment, status=status, latency_ns=latency_ns,
-            trace_id=trace_id, span_id=span_id, request_id=request_id, source=source,
-            position=position, attrs=fields,
+            ts_ns=ts_ns,
+            service=service,
+            level=level,
+            message=message,
+            component=component,
+            team=team,
+            environment=environment,
+            status=status,
+            latency_ns=latency_ns,
+            trace_id=trace_id,
+            span_id=span_id,
+            request_id=request_id,
+            source=source,
+            position=position,
+            attrs=fields,
         )
 
     def _from_headers(self, headers: dict[str, Any], v: list[Any]) -> None:

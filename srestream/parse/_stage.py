@@ -24,14 +24,24 @@ from ._normalize import FieldMapping, Normalizer
 from ._redact import Redaction, Redactor
 from ._time import TimestampParser, parse_timestamp
 
-__all__ = ["BatchParser", "LineParser", "ParseLogic", "ParseStageConfig", "parse_batch", "run_parser"]
+__all__ = [
+    "BatchParser",
+    "LineParser",
+    "ParseLogic",
+    "ParseStageConfig",
+    "parse_batch",
+    "run_parser",
+]
 
 LineParser = Callable[[str], dict[str, Any]]
 BatchParser = Callable[[Sequence[RawLine], Outputs], list[LogRecord]]
 
 
 def parse_batch(
-    batch: Sequence[RawLine], parse_line: LineParser, normalizer: Normalizer, outputs: Outputs,
+    batch: Sequence[RawLine],
+    parse_line: LineParser,
+    normalizer: Normalizer,
+    outputs: Outputs,
     what: str,
 ) -> list[LogRecord]:
     """Parse and normalize each line; refused lines go to ``outputs``'
@@ -51,7 +61,9 @@ def deadletter(outputs: Outputs, normalizer: Normalizer, raw: RawLine, reason: s
     """A refused line, redacted like the records: a dead letter is output too."""
     red = normalizer.redactor
     text = red.text(raw.text) if red is not None else raw.text
-    outputs.deadletter(text, raw.source, raw.position, red.text(reason) if red is not None else reason)
+    outputs.deadletter(
+        text, raw.source, raw.position, red.text(reason) if red is not None else reason
+    )
 
 
 async def run_parser(
@@ -72,7 +84,9 @@ class ParseLogic:
         self.normalizer = normalizer
         self.outputs = outputs
 
-    def __call__(self, upstream: AsyncIterator[Sequence[RawLine]]) -> AsyncIterator[list[LogRecord]]:
+    def __call__(
+        self, upstream: AsyncIterator[Sequence[RawLine]]
+    ) -> AsyncIterator[list[LogRecord]]:
         return run_parser(upstream, self.parse, self.outputs)
 
     def snapshot(self) -> dict[str, Any]:
@@ -110,7 +124,9 @@ class ParseStageConfig(StageConfig, frozen=True, kw_only=True):
         problems: list[Problem] = []
         times: TimestampParser | None = None
         try:
-            ref = parse_timestamp(self.reference_time) if self.reference_time else ctx.clock.now_ns()
+            ref = (
+                parse_timestamp(self.reference_time) if self.reference_time else ctx.clock.now_ns()
+            )
         except ValueError as exc:
             problems.append(Problem(f"{where}.reference_time", str(exc)))
             ref = 0
@@ -141,11 +157,17 @@ class ParseStageConfig(StageConfig, frozen=True, kw_only=True):
                 try:
                     re.compile(rule.pattern)
                 except re.error as exc:
-                    problems.append(Problem(f"{where}.redaction.rules[{i}].pattern", f"bad regex: {exc}"))
+                    problems.append(
+                        Problem(f"{where}.redaction.rules[{i}].pattern", f"bad regex: {exc}")
+                    )
         try:
-            normalizer = Normalizer(self.fields, times=times, catalog=catalog,
-                                    default_service=self.default_service,
-                                    default_environment=self.default_environment)
+            normalizer = Normalizer(
+                self.fields,
+                times=times,
+                catalog=catalog,
+                default_service=self.default_service,
+                default_environment=self.default_environment,
+            )
         except ValueError as exc:
             problems.append(Problem(f"{where}.fields", str(exc)))
         if problems:

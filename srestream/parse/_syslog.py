@@ -27,7 +27,9 @@ from ._stage import ParseLogic, ParseStageConfig, parse_batch, run_parser
 
 __all__ = ["ParseSyslogStage", "parse_syslog", "parse_syslog_line"]
 
-_MONTHS = frozenset(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
+_MONTHS = frozenset(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+)
 
 
 def parse_syslog_line(line: str) -> dict[str, Any]:
@@ -55,7 +57,13 @@ def parse_syslog_line(line: str) -> dict[str, Any]:
 
 
 def _rfc3164(rest: str, out: dict[str, Any]) -> dict[str, Any]:
-    if len(rest) < 16 or rest[:3] not in _MONTHS or rest[3] != " " or rest[9] != ":" or rest[15] != " ":
+    if (
+        len(rest) < 16
+        or rest[:3] not in _MONTHS
+        or rest[3] != " "
+        or rest[9] != ":"
+        or rest[15] != " "
+    ):
         raise ValueError("timestamp: expected 'Mmm dd hh:mm:ss' at the start of an RFC 3164 line")
     out["timestamp"] = rest[:15]
     host, _, body = rest[16:].partition(" ")
@@ -127,7 +135,7 @@ def _structured_data(s: str) -> tuple[dict[str, dict[str, str]], int]:
         while j < n and s[j] == " ":
             eq = s.find("=", j + 1)
             if eq < 0 or eq + 1 >= n or s[eq + 1] != '"':
-                raise ValueError(f"structured data: expected name=\"value\" in [{sd_id}]")
+                raise ValueError(f'structured data: expected name="value" in [{sd_id}]')
             name = s[j + 1 : eq]
             k = eq + 2
             end = s.find('"', k)
@@ -180,7 +188,9 @@ async def parse_syslog(
         yield out
 
 
-@register('Parse syslog lines (RFC 5424 with structured data, RFC 3164) into normalized log records; bad lines go to .deadletter.')
+@register(
+    "Parse syslog lines (RFC 5424 with structured data, RFC 3164) into normalized log records; bad lines go to .deadletter."
+)
 class ParseSyslogStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_syslog"):
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)

@@ -219,7 +219,9 @@ async def parse_template(
         yield out
 
 
-@register('Parse plain-text logs with a header template like "<Date> <Time> <Level> <Component>: <Content>"; bad lines go to .deadletter.')
+@register(
+    'Parse plain-text logs with a header template like "<Date> <Time> <Level> <Component>: <Content>"; bad lines go to .deadletter.'
+)
 class ParseTemplateStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_template"):
     template: str
     """Header template, e.g. ``<Date> <Time> <Level> <Component>: <Content>``."""

@@ -89,12 +89,22 @@ def _second_base(head: str) -> int:
     """'YYYY-MM-DDTHH:MM:SS' -> ns (cached: many lines share a second)."""
     base = _sec_cache.get(head)
     if base is None:
-        if not (head[4] == "-" and head[7] == "-" and head[10] in "Tt " and head[13] == ":"
-                and head[16] == ":"):
+        if not (
+            head[4] == "-"
+            and head[7] == "-"
+            and head[10] in "Tt "
+            and head[13] == ":"
+            and head[16] == ":"
+        ):
             raise ValueError(f"not an RFC 3339 date-time: {head!r}")
         dt = datetime(
-            int(head[0:4]), int(head[5:7]), int(head[8:10]),
-            int(head[11:13]), int(head[14:16]), int(head[17:19]), tzinfo=_UTC,
+            int(head[0:4]),
+            int(head[5:7]),
+            int(head[8:10]),
+            int(head[11:13]),
+            int(head[14:16]),
+            int(head[17:19]),
+            tzinfo=_UTC,
         )
         base = _to_ns(dt)
         if len(_sec_cache) >= _CACHE_MAX:
@@ -250,11 +260,11 @@ def parse_timestamp(value: Any, *, reference_ns: int | None = None) -> int:
     971211336000000000
     """
     if isinstance(value, bool):
-        raise ValueError(f"not a timestamp: {value!r}")
+        raise ValueError(f"not a timestamp: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
     if isinstance(value, int | float):
         return epoch_to_ns(value)
     if not isinstance(value, str):
-        raise ValueError(f"not a timestamp: {value!r}")
+        raise ValueError(f"not a timestamp: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
     s = value.strip()
     if not s:
         raise ValueError("empty timestamp")
@@ -382,7 +392,7 @@ class TimestampParser:
 
     def _rfc3339(self, value: Any) -> int:
         if not isinstance(value, str):
-            raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+            raise ValueError(f"not an RFC 3339 timestamp: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
         return rfc3339_to_ns(value, self.zone)
 
     def _syslog(self, value: Any) -> int:
@@ -397,7 +407,12 @@ class TimestampParser:
         ns = None
         if len(text) == 15 and text[9] == ":" and text[12] == ":" and self.zone is None:
             day = self._sec_cache.get(text[:6])
-            if day is not None and text[7:9].isdigit() and text[10:12].isdigit() and text[13:].isdigit():
+            if (
+                day is not None
+                and text[7:9].isdigit()
+                and text[10:12].isdigit()
+                and text[13:].isdigit()
+            ):
                 ns = day + (int(text[7:9]) * 3600 + int(text[10:12]) * 60 + int(text[13:15])) * _NS
                 if abs(ns - ref) >= _HALF_YEAR_NS:
                     ns = None
@@ -418,12 +433,12 @@ class TimestampParser:
         if isinstance(value, str):
             value = float(value) if "." in value else int(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"not an epoch number: {value!r}")
+            raise ValueError(f"not an epoch number: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
         return int(value) * unit_ns if isinstance(value, int) else round(value * unit_ns)
 
     def _strptime(self, value: Any) -> int:
         if not isinstance(value, str):
-            raise ValueError(f"expected text in format {self.time_format!r}, got {value!r}")
+            raise ValueError(f"expected text in format {self.time_format!r}, got {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
         frac = 0
         head = value
         if self._frac_sep:

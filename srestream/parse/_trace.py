@@ -13,6 +13,8 @@ same id whichever header carried it.
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = ["TraceContext", "b3_from_headers", "parse_b3", "parse_traceparent"]
 
 _HEX = frozenset("0123456789abcdef")
@@ -23,7 +25,7 @@ class TraceContext(tuple[str, str, str]):
 
     __slots__ = ()
 
-    def __new__(cls, trace_id: str, span_id: str, parent_span_id: str = "") -> TraceContext:
+    def __new__(cls, trace_id: str, span_id: str, parent_span_id: str = "") -> Self:
         return super().__new__(cls, (trace_id, span_id, parent_span_id))
 
     @property

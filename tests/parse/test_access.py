@@ -13,16 +13,23 @@ from srestream.parse._time import rfc3339_to_ns
 from srestream.testing import run_stage
 
 COMMON = '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326'
-COMBINED = (COMMON + ' "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"')
+COMBINED = COMMON + ' "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"'
 
 
 def test_common_and_combined() -> None:
     f = parse_access_line(COMMON)
     assert f == {
-        "client_ip": "127.0.0.1", "user": "frank", "timestamp": "10/Oct/2000:13:55:36 -0700",
-        "request": "GET /apache_pb.gif HTTP/1.0", "message": "GET /apache_pb.gif HTTP/1.0",
-        "method": "GET", "path": "/apache_pb.gif", "protocol": "HTTP/1.0",
-        "status": 200, "level": Level.INFO, "bytes": 2326,
+        "client_ip": "127.0.0.1",
+        "user": "frank",
+        "timestamp": "10/Oct/2000:13:55:36 -0700",
+        "request": "GET /apache_pb.gif HTTP/1.0",
+        "message": "GET /apache_pb.gif HTTP/1.0",
+        "method": "GET",
+        "path": "/apache_pb.gif",
+        "protocol": "HTTP/1.0",
+        "status": 200,
+        "level": Level.INFO,
+        "bytes": 2326,
     }
     f = parse_access_line(COMBINED)
     assert f["referer"] == "http://www.example.com/start.html"
@@ -30,8 +37,10 @@ def test_common_and_combined() -> None:
 
 
 def test_nginx_combined_with_escaped_quotes_dashes_and_extras() -> None:
-    line = ('10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /q?x=\\"1\\" HTTP/1.1" 503 - "-" '
-            '"curl/8.0" 0.250 "upstream-a"')
+    line = (
+        '10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "GET /q?x=\\"1\\" HTTP/1.1" 503 - "-" '
+        '"curl/8.0" 0.250 "upstream-a"'
+    )
     f = parse_access_line(line, ("request_time_s", "upstream"))
     assert f["path"] == '/q?x="1"' and f["status"] == 503 and "bytes" not in f
     assert "referer" not in f and f["user_agent"] == "curl/8.0"
@@ -43,7 +52,7 @@ def test_nginx_combined_with_escaped_quotes_dashes_and_extras() -> None:
     "line, words",
     [
         ('127.0.0.1 - - 10/Oct/2000 "GET / HTTP/1.0" 200 1', "timestamp"),
-        ('127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] GET / 200 1', "request"),
+        ("127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] GET / 200 1", "request"),
         ('127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 2000 1', "status"),
         ('127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 lots', "bytes"),
         ('127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 1 "ref', "referer"),

@@ -22,9 +22,12 @@ def stream(n: int, seed: int = 3, *, headers_from: int | None = None) -> list[st
     rnd = random.Random(seed)
     out = []
     for i in range(n):
-        obj: dict[str, Any] = {"ts": f"2024-03-10T07:00:{i % 60:02d}.{i % 1000:03d}Z",
-                               "level": rnd.choice(["info", "WARN", "Error", 13, None]),
-                               "service": rnd.choice(["cart", "search", None]), "msg": f"m{i}"}
+        obj: dict[str, Any] = {
+            "ts": f"2024-03-10T07:00:{i % 60:02d}.{i % 1000:03d}Z",
+            "level": rnd.choice(["info", "WARN", "Error", 13, None]),
+            "service": rnd.choice(["cart", "search", None]),
+            "msg": f"m{i}",
+        }
         if rnd.random() < 0.5:
             obj["status"] = rnd.choice([200, "503", 404])
         if rnd.random() < 0.5:
@@ -39,8 +42,16 @@ def stream(n: int, seed: int = 3, *, headers_from: int | None = None) -> list[st
         rnd.shuffle(items)  # key order differs line to line
         line = json.dumps(dict(items))
         if rnd.random() < 0.03:
-            line = rnd.choice([line[:-3], "[1, 2]", "", '{"ts": "bad"}', '{"msg": "no time"}',
-                               '{"ts": "2024-03-10T07:00:00Z", "status": "teapot"}'])
+            line = rnd.choice(
+                [
+                    line[:-3],
+                    "[1, 2]",
+                    "",
+                    '{"ts": "bad"}',
+                    '{"msg": "no time"}',
+                    '{"ts": "2024-03-10T07:00:00Z", "status": "teapot"}',
+                ]
+            )
         out.append(line)
     return out
 
@@ -48,8 +59,9 @@ def stream(n: int, seed: int = 3, *, headers_from: int | None = None) -> list[st
 async def run(lines: list[str], raws: Any, batch_size: int) -> tuple[bytes, list[Any]]:
     """The records as JSON (key order counts: outputs must be byte-identical)."""
     outputs = Outputs("parse")
-    out = await run_stage(parse_json, raws(lines), batch_size=batch_size, outputs=outputs,
-                          normalizer=Normalizer())
+    out = await run_stage(
+        parse_json, raws(lines), batch_size=batch_size, outputs=outputs, normalizer=Normalizer()
+    )
     return msgspec.json.encode(out), outputs.take().get("deadletter", [])
 
 
@@ -67,8 +79,14 @@ def one_by_one(lines: list[str], raws: Any) -> tuple[list[Any], list[Any]]:
             dead.append(raw.position)
             continue
         try:
-            out.append(norm._record_generic(dict(sorted(obj.items())), raw.source, raw.position,
-                                            norm._plan(tuple(sorted(obj)))))
+            out.append(
+                norm._record_generic(
+                    dict(sorted(obj.items())),
+                    raw.source,
+                    raw.position,
+                    norm._plan(tuple(sorted(obj))),
+                )
+            )
         except ValueError:
             dead.append(raw.position)
     return out, dead
@@ -108,4 +126,5 @@ async def test_many_distinct_keys_fall_back_to_dicts(raws: Any) -> None:
     b, _ = await run(lines, raws, 1024)
     assert a == b
     assert [r.attrs for r in msgspec.json.decode(a, type=list[LogRecord])] == [
-        {f"k{i}": i} for i in range(300)]
+        {f"k{i}": i} for i in range(300)
+    ]

@@ -73,8 +73,10 @@ async def test_stage_normalizes_and_dead_letters(raws: Any) -> None:
 
 
 _key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_.-0123456789", min_size=1, max_size=8)
-_value = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
-                 max_size=12)
+_value = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+    max_size=12,
+)
 
 
 def _render(value: str) -> str:

@@ -110,8 +110,11 @@ async def test_stage_parses_every_line_with_no_dead_letter(system: str) -> None:
 async def test_levels_of_systems_with_a_level_field() -> None:
     norm = Normalizer(times=TimestampParser("%y%m%d %H%M%S"))
     out = await run_stage(
-        parse_template, raw_lines("HDFS"), template=SETTINGS["HDFS"]["log_format"],
-        normalizer=norm, outputs=Outputs(),
+        parse_template,
+        raw_lines("HDFS"),
+        template=SETTINGS["HDFS"]["log_format"],
+        normalizer=norm,
+        outputs=Outputs(),
     )
     rows = truth("HDFS")
     names = {"INFO": 9, "WARN": 13, "ERROR": 17}

@@ -58,7 +58,8 @@ async def test_identical_output_at_batch_sizes_1_7_1024(raws: Any) -> None:
 async def test_parsed_record_carries_the_whole_trace(raws: Any, batch_size: int) -> None:
     async def pipeline(batches: Any) -> Any:
         async for out in parse_template(
-            fold_stack_traces(batches), template=r"<Date> <Time> <Level> \[<Thread>\] <Component>: <Content>",
+            fold_stack_traces(batches),
+            template=r"<Date> <Time> <Level> \[<Thread>\] <Component>: <Content>",
             outputs=Outputs("p"),
         ):
             yield out
@@ -98,4 +99,8 @@ async def test_sources_fold_separately(raws: Any) -> None:
 async def test_start_pattern_and_max_lines(raws: Any) -> None:
     lines = ["2024 first", "plain continuation", "more", "2024 second", "x", "y", "z"]
     out = await run_stage(fold_stack_traces, raws(lines), start_pattern=r"\d{4} ", max_lines=3)
-    assert [r.text for r in out] == ["2024 first\nplain continuation\nmore", "2024 second\nx\ny", "z"]
+    assert [r.text for r in out] == [
+        "2024 first\nplain continuation\nmore",
+        "2024 second\nx\ny",
+        "z",
+    ]

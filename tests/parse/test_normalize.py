@@ -34,37 +34,75 @@ from srestream.testing import run_stage
 TS = "2024-03-10T07:00:00Z"
 
 
-async def parse_lines(raws: Any, objs: list[dict[str, Any]], **kw: Any) -> tuple[list[Any], list[Any]]:
+async def parse_lines(
+    raws: Any, objs: list[dict[str, Any]], **kw: Any
+) -> tuple[list[Any], list[Any]]:
     outputs = Outputs("parse")
     out = await run_stage(parse_json, raws([json.dumps(o) for o in objs]), outputs=outputs, **kw)
     return out, outputs.take().get("deadletter", [])
 
 
 async def test_default_mapping_and_attrs(raws: Any) -> None:
-    out, dead = await parse_lines(raws, [{
-        "@timestamp": TS, "severity": "Warning", "service.name": "cart", "message": "slow",
-        "logger": "cart.db", "team": "shop", "env": "prod", "status_code": "503",
-        "duration_ms": 250, "requestId": "r-1", "traceId": "ab" * 16, "spanId": "cd" * 8,
-        "path": "/cart", "nested": {"a": [1, 2]},
-    }])
+    out, dead = await parse_lines(
+        raws,
+        [
+            {
+                "@timestamp": TS,
+                "severity": "Warning",
+                "service.name": "cart",
+                "message": "slow",
+                "logger": "cart.db",
+                "team": "shop",
+                "env": "prod",
+                "status_code": "503",
+                "duration_ms": 250,
+                "requestId": "r-1",
+                "traceId": "ab" * 16,
+                "spanId": "cd" * 8,
+                "path": "/cart",
+                "nested": {"a": [1, 2]},
+            }
+        ],
+    )
     assert dead == []
     (r,) = out
     assert (r.ts_ns, r.level, r.service, r.message, r.component, r.team, r.environment) == (
-        rfc3339_to_ns(TS), Level.WARN, "cart", "slow", "cart.db", "shop", "prod")
+        rfc3339_to_ns(TS),
+        Level.WARN,
+        "cart",
+        "slow",
+        "cart.db",
+        "shop",
+        "prod",
+    )
     assert (r.status, r.latency_ns, r.request_id, r.trace_id, r.span_id) == (
-        503, 250_000_000, "r-1", "ab" * 16, "cd" * 8)
+        503,
+        250_000_000,
+        "r-1",
+        "ab" * 16,
+        "cd" * 8,
+    )
     assert r.attrs == {"path": "/cart", "nested": {"a": [1, 2]}}
 
 
 async def test_custom_mapping_and_latency_units(raws: Any) -> None:
-    mapping = FieldMapping(service=("svc",), latency=("took",), latency_unit="us",
-                           timestamp=("when",), message=("text",))
+    mapping = FieldMapping(
+        service=("svc",),
+        latency=("took",),
+        latency_unit="us",
+        timestamp=("when",),
+        message=("text",),
+    )
     norm = Normalizer(mapping)
-    out, dead = await parse_lines(raws, [
-        {"when": 1710054000123, "svc": "a", "took": 1500, "text": "x", "service": "stays"},
-        {"when": 1710054000, "svc": "b", "took": "2.5ms"},
-        {"when": 1710054000, "svc": "c", "took": "1.5s", "text": {"k": 1}},
-    ], normalizer=norm)
+    out, dead = await parse_lines(
+        raws,
+        [
+            {"when": 1710054000123, "svc": "a", "took": 1500, "text": "x", "service": "stays"},
+            {"when": 1710054000, "svc": "b", "took": "2.5ms"},
+            {"when": 1710054000, "svc": "c", "took": "1.5s", "text": {"k": 1}},
+        ],
+        normalizer=norm,
+    )
     assert dead == []
     assert [r.service for r in out] == ["a", "b", "c"]
     assert [r.latency_ns for r in out] == [1_500_000, 2_500_000, 1_500_000_000]
@@ -79,13 +117,16 @@ async def test_priority_between_candidates_is_the_mapping_order(raws: Any) -> No
 
 
 async def test_unusable_fields_are_dead_letters_naming_the_field(raws: Any) -> None:
-    out, dead = await parse_lines(raws, [
-        {"ts": TS, "status": "teapot"},
-        {"ts": TS, "latency_ms": [1]},
-        {"ts": "soon"},
-        {"msg": "no time"},
-        {"ts": TS, "msg": "fine"},
-    ])
+    out, dead = await parse_lines(
+        raws,
+        [
+            {"ts": TS, "status": "teapot"},
+            {"ts": TS, "latency_ms": [1]},
+            {"ts": "soon"},
+            {"msg": "no time"},
+            {"ts": TS, "msg": "fine"},
+        ],
+    )
     assert [r.message for r in out] == ["fine"]
     reasons = {d.position: d.reason for d in dead}
     assert "field 'status'" in reasons[1] and "teapot" in reasons[1]
@@ -96,10 +137,36 @@ async def test_unusable_fields_are_dead_letters_naming_the_field(raws: Any) -> N
 
 
 def test_levels_on_one_scale() -> None:
-    assert [level_number(x) for x in ("TRACE", "debug", "Info", "NOTICE", "warn", "WARNING",
-                                      "err", "ERROR", "critical", "FATAL", "panic", " info ")] == [
-        Level.TRACE, Level.DEBUG, Level.INFO, Level.NOTICE, Level.WARN, Level.WARN, Level.ERROR,
-        Level.ERROR, Level.CRITICAL, Level.FATAL, Level.FATAL, Level.INFO]
+    assert [
+        level_number(x)
+        for x in (
+            "TRACE",
+            "debug",
+            "Info",
+            "NOTICE",
+            "warn",
+            "WARNING",
+            "err",
+            "ERROR",
+            "critical",
+            "FATAL",
+            "panic",
+            " info ",
+        )
+    ] == [
+        Level.TRACE,
+        Level.DEBUG,
+        Level.INFO,
+        Level.NOTICE,
+        Level.WARN,
+        Level.WARN,
+        Level.ERROR,
+        Level.ERROR,
+        Level.CRITICAL,
+        Level.FATAL,
+        Level.FATAL,
+        Level.INFO,
+    ]
     assert level_number("combo") == Level.UNKNOWN and level_number(99) == Level.UNKNOWN
     assert level_number(17) == Level.ERROR and level_number(True) == Level.UNKNOWN
 
@@ -120,15 +187,22 @@ async def test_catalog_enrichment(raws: Any, tmp_path: pathlib.Path) -> None:
     (tmp_path / "catalog.yaml").write_text(CATALOG)
     cfg = ParseJsonStage(inputs=["x"], catalog="catalog.yaml")
     logic = cfg.build(BuildContext(component_id="p", outputs=Outputs(), base_dir=str(tmp_path)))
-    lines = [json.dumps(o) for o in (
-        {"ts": TS, "service": "checkout"},
-        {"ts": TS, "service": "checkout", "team": "override"},
-        {"ts": TS, "service": "search"},
-        {"ts": TS, "service": "unknown"},
-    )]
+    lines = [
+        json.dumps(o)
+        for o in (
+            {"ts": TS, "service": "checkout"},
+            {"ts": TS, "service": "checkout", "team": "override"},
+            {"ts": TS, "service": "search"},
+            {"ts": TS, "service": "unknown"},
+        )
+    ]
     out = await run_stage(logic, raws(lines))
     assert [(r.team, r.tier, r.owner) for r in out] == [
-        ("payments", "1", "alice"), ("override", "1", "alice"), ("discovery", "2", ""), ("", "", "")]
+        ("payments", "1", "alice"),
+        ("override", "1", "alice"),
+        ("discovery", "2", ""),
+        ("", "", ""),
+    ]
     assert out[0].dependencies == ("payments-api", "inventory")
     assert out[0].runbook_url == "https://runbooks.example.com/checkout"
 
@@ -136,15 +210,24 @@ async def test_catalog_enrichment(raws: Any, tmp_path: pathlib.Path) -> None:
 def test_bad_options_are_all_reported_with_paths(tmp_path: pathlib.Path) -> None:
     (tmp_path / "catalog.yaml").write_text("services:\n  a: {team: x, colour: blue}\n")
     cfg = ParseTemplateStage(
-        inputs=["x"], template="no fields here", time_format="dd-mm", time_zone="Mars/Olympus",
-        catalog="catalog.yaml", reference_time="tomorrow",
+        inputs=["x"],
+        template="no fields here",
+        time_format="dd-mm",
+        time_zone="Mars/Olympus",
+        catalog="catalog.yaml",
+        reference_time="tomorrow",
         redaction=Redaction(rules=[RedactionRule(name="r", pattern="(")]),
     )
     with pytest.raises(ConfigError) as info:
         cfg.build(BuildContext(component_id="p", outputs=Outputs(), base_dir=str(tmp_path)))
     paths = {p.path for p in info.value.problems}
-    assert paths >= {"$.stages.p.template", "$.stages.p.time_format", "$.stages.p.catalog",
-                     "$.stages.p.reference_time", "$.stages.p.redaction.rules[0].pattern"}
+    assert paths >= {
+        "$.stages.p.template",
+        "$.stages.p.time_format",
+        "$.stages.p.catalog",
+        "$.stages.p.reference_time",
+        "$.stages.p.redaction.rules[0].pattern",
+    }
     with pytest.raises(ConfigError, match="colour"):
         load_service_catalog(str(tmp_path / "catalog.yaml"))
     with pytest.raises(ConfigError, match="cannot read"):
@@ -193,8 +276,10 @@ async def test_in_a_pipeline_with_folding_catalog_redaction(tmp_path: pathlib.Pa
     logs = [json.loads(x) for x in (tmp_path / "out" / "logs.jsonl").read_text().splitlines()]
     dead = [json.loads(x) for x in (tmp_path / "out" / "deadletter.jsonl").read_text().splitlines()]
     assert [r["position"] for r in logs] == [1, 5]
-    assert logs[0]["message"] == ("charge failed for [EMAIL]\njava.lang.IllegalStateException: "
-                                  "declined\n\tat com.shop.Pay.charge(Pay.java:42)")
+    assert logs[0]["message"] == (
+        "charge failed for [EMAIL]\njava.lang.IllegalStateException: "
+        "declined\n\tat com.shop.Pay.charge(Pay.java:42)"
+    )
     assert logs[0]["team"] == "payments" and logs[0]["level"] == Level.ERROR
     assert logs[0]["ts"] == "2024-03-10T07:00:00.001Z"
     (d,) = dead
@@ -223,13 +308,47 @@ async def test_enrich_logs_stage_for_records_from_elsewhere(tmp_path: pathlib.Pa
 
 
 _values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 10**20), st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from(["info", "WARN", "503", "12ms", "1.5", "7", "x", "2024-03-10T07:00:00.5Z",
-                     "1710054000", "Dec 31 23:59:59", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**20),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(
+        [
+            "info",
+            "WARN",
+            "503",
+            "12ms",
+            "1.5",
+            "7",
+            "x",
+            "2024-03-10T07:00:00.5Z",
+            "1710054000",
+            "Dec 31 23:59:59",
+            "",
+        ]
+    ),
     st.lists(st.integers(), max_size=2),
 )
-_keys = st.sampled_from(["ts", "time", "level", "msg", "message", "service", "app", "status",
-                         "latency_ms", "duration", "env", "team", "request_id", "trace_id", "x", "y"])
+_keys = st.sampled_from(
+    [
+        "ts",
+        "time",
+        "level",
+        "msg",
+        "message",
+        "service",
+        "app",
+        "status",
+        "latency_ms",
+        "duration",
+        "env",
+        "team",
+        "request_id",
+        "trace_id",
+        "x",
+        "y",
+    ]
+)
 
 
 @given(st.dictionaries(_keys, _values, max_size=8))

@@ -22,12 +22,17 @@ def test_rfc5424_examples_from_the_rfc() -> None:
         "\ufeff'su root' failed for lonvick on /dev/pts/8"
     )
     assert f == {
-        "facility": 4, "severity": 2, "level": Level.CRITICAL,
-        "timestamp": "2003-10-11T22:14:15.003Z", "hostname": "mymachine.example.com",
-        "app_name": "su", "msgid": "ID47", "message": "'su root' failed for lonvick on /dev/pts/8",
+        "facility": 4,
+        "severity": 2,
+        "level": Level.CRITICAL,
+        "timestamp": "2003-10-11T22:14:15.003Z",
+        "hostname": "mymachine.example.com",
+        "app_name": "su",
+        "msgid": "ID47",
+        "message": "'su root' failed for lonvick on /dev/pts/8",
     }
     f = parse_syslog_line(
-        '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 '
+        "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 "
         '[exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"]'
         '[examplePriority@32473 class="high"] An application event'
     )
@@ -47,10 +52,18 @@ def test_rfc5424_sd_escapes_and_no_message() -> None:
 def test_rfc3164_with_and_without_pri() -> None:
     f = parse_syslog_line("<34>Oct 11 22:14:15 mymachine su[230]: 'su root' failed")
     assert (f["timestamp"], f["hostname"], f["app_name"], f["procid"]) == (
-        "Oct 11 22:14:15", "mymachine", "su", "230")
+        "Oct 11 22:14:15",
+        "mymachine",
+        "su",
+        "230",
+    )
     f = parse_syslog_line("Jun  9 06:06:20 combo kernel: Linux version 2.6.5")
-    assert f == {"timestamp": "Jun  9 06:06:20", "hostname": "combo", "app_name": "kernel",
-                 "message": "Linux version 2.6.5"}
+    assert f == {
+        "timestamp": "Jun  9 06:06:20",
+        "hostname": "combo",
+        "app_name": "kernel",
+        "message": "Linux version 2.6.5",
+    }
     f = parse_syslog_line("Jun  9 06:06:20 combo no tag here: just text")
     assert "app_name" not in f and f["message"] == "no tag here: just text"
 

@@ -16,7 +16,6 @@ def ns(dt: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
-
 @pytest.mark.parametrize(
     "text, expected",
     [
@@ -43,18 +42,27 @@ def test_text_forms(text: str, expected: datetime) -> None:
 
 
 def test_nanosecond_fraction_is_kept() -> None:
-    assert parse_timestamp("2024-03-10T07:00:00.123456789Z") == ns(
-        datetime(2024, 3, 10, 7, tzinfo=UTC)
-    ) + 123_456_789
-    assert parse_timestamp("2024-03-10T07:00:00.000000001+01:00") == ns(
-        datetime(2024, 3, 10, 6, tzinfo=UTC)
-    ) + 1
+    assert (
+        parse_timestamp("2024-03-10T07:00:00.123456789Z")
+        == ns(datetime(2024, 3, 10, 7, tzinfo=UTC)) + 123_456_789
+    )
+    assert (
+        parse_timestamp("2024-03-10T07:00:00.000000001+01:00")
+        == ns(datetime(2024, 3, 10, 6, tzinfo=UTC)) + 1
+    )
 
 
 @pytest.mark.parametrize(
     "value",
-    [1710054000, 1710054000_000, 1710054000_000_000, 1710054000_000_000_000,
-     "1710054000", "1710054000000", 1710054000.0],
+    [
+        1710054000,
+        1710054000_000,
+        1710054000_000_000,
+        1710054000_000_000_000,
+        "1710054000",
+        "1710054000000",
+        1710054000.0,
+    ],
 )
 def test_epoch_seconds_ms_us_ns(value: object) -> None:
     assert parse_timestamp(value) == ns(datetime(2024, 3, 10, 7, tzinfo=UTC))
@@ -62,7 +70,9 @@ def test_epoch_seconds_ms_us_ns(value: object) -> None:
 
 def test_epoch_fractions() -> None:
     assert parse_timestamp(1710054000.25) == ns(datetime(2024, 3, 10, 7, tzinfo=UTC)) + 250_000_000
-    assert parse_timestamp("1710054000123.5") == ns(datetime(2024, 3, 10, 7, tzinfo=UTC)) + 123_500_000
+    assert (
+        parse_timestamp("1710054000123.5") == ns(datetime(2024, 3, 10, 7, tzinfo=UTC)) + 123_500_000
+    )
 
 
 def test_explicit_epoch_units() -> None:
@@ -78,7 +88,9 @@ def test_syslog_year_from_reference_and_rollover() -> None:
     assert syslog_to_ns("Jun  1 12:00:00", ref) == ns(datetime(2024, 6, 1, 12, tzinfo=UTC))
     # Read in early January, a late-December line is from last year ...
     jan = ns(datetime(2025, 1, 1, 0, 5, tzinfo=UTC))
-    assert syslog_to_ns("Dec 31 23:59:59", jan) == ns(datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC))
+    assert syslog_to_ns("Dec 31 23:59:59", jan) == ns(
+        datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)
+    )
     # ... and read late in December, an early-January line is next year's.
     dec = ns(datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC))
     assert syslog_to_ns("Jan  1 00:00:01", dec) == ns(datetime(2025, 1, 1, 0, 0, 1, tzinfo=UTC))
@@ -90,7 +102,13 @@ def test_syslog_year_from_reference_and_rollover() -> None:
 
 def test_syslog_year_follows_the_stream_across_new_year() -> None:
     p = TimestampParser("syslog", reference_ns=ns(datetime(2024, 12, 30, tzinfo=UTC)))
-    lines = ["Dec 31 23:59:58", "Dec 31 23:59:59", "Jan  1 00:00:00", "Jan  1 00:00:01", "Mar  3 10:00:00"]
+    lines = [
+        "Dec 31 23:59:58",
+        "Dec 31 23:59:59",
+        "Jan  1 00:00:00",
+        "Jan  1 00:00:01",
+        "Mar  3 10:00:00",
+    ]
     got = [p(x) for x in lines]
     assert got == sorted(got)
     assert got[2] == ns(datetime(2025, 1, 1, tzinfo=UTC))
@@ -115,7 +133,9 @@ def test_custom_strptime_formats() -> None:
 
 def test_time_zone_for_naive_times_follows_dst() -> None:
     ny = TimestampParser("%Y-%m-%d %H:%M:%S", time_zone="America/New_York")
-    assert ny("2024-03-10 01:30:00") == ns(datetime(2024, 3, 10, 1, 30, tzinfo=ZoneInfo("America/New_York")))
+    assert ny("2024-03-10 01:30:00") == ns(
+        datetime(2024, 3, 10, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    )
     assert ny("2024-03-10 01:30:00") == ns(datetime(2024, 3, 10, 6, 30, tzinfo=UTC))  # EST
     assert ny("2024-03-10 03:30:00") == ns(datetime(2024, 3, 10, 7, 30, tzinfo=UTC))  # EDT
     auto = TimestampParser("auto", time_zone="Europe/Paris")
@@ -124,7 +144,16 @@ def test_time_zone_for_naive_times_follows_dst() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["yesterday", "", "2024-13-01T00:00:00Z", "2024-03-10T07:00:00+25", "32/Oct/2000:13:55:36 -0700", True, None]
+    "bad",
+    [
+        "yesterday",
+        "",
+        "2024-13-01T00:00:00Z",
+        "2024-03-10T07:00:00+25",
+        "32/Oct/2000:13:55:36 -0700",
+        True,
+        None,
+    ],
 )
 def test_bad_timestamps_say_so(bad: object) -> None:
     with pytest.raises(ValueError):

@@ -54,8 +54,14 @@ async def test_b3_parent_and_64_bit_trace_ids() -> None:
     (rec,) = out
     assert rec.trace_id == "0" * 16 + TRACE[16:]  # padded like the OpenTelemetry propagator
     assert rec.attrs["parent_span_id"] == "05e3ac9a4f6e3b90"
-    out, _ = await one({"ts": TS, "X-B3-TraceId": TRACE, "X-B3-SpanId": SPAN,
-                        "X-B3-ParentSpanId": "05e3ac9a4f6e3b90"})
+    out, _ = await one(
+        {
+            "ts": TS,
+            "X-B3-TraceId": TRACE,
+            "X-B3-SpanId": SPAN,
+            "X-B3-ParentSpanId": "05e3ac9a4f6e3b90",
+        }
+    )
     assert out[0].attrs["parent_span_id"] == "05e3ac9a4f6e3b90"
 
 
