@@ -261,8 +261,8 @@ class BudgetLedger:
 @register("Store sli_rollup records in a SQLite budget ledger (minute/hour/day, "
           "compaction and >= 90-day retention) for `srestream report`.")
 class BudgetLedgerSink(SinkConfig, frozen=True, kw_only=True, tag="budget_ledger"):
-    """Options: ``path`` of the SQLite file (relative to the pipeline file;
-    may be the pipeline's store); ``minute_retention``: how long minute
+    """Options: ``path`` of the SQLite file (relative to ``--out`` when
+    given, else to the pipeline file; may be the pipeline's store); ``minute_retention``: how long minute
     rows stay before compaction into hours; ``retention``: how long hour
     and day rows stay (at least 90d)."""
 
@@ -281,5 +281,9 @@ class BudgetLedgerSink(SinkConfig, frozen=True, kw_only=True, tag="budget_ledger
             raise ValueError("; ".join(problems))
 
     def build(self, ctx: BuildContext) -> BudgetLedger:
-        return BudgetLedger(ctx.resolve(self.path), minute_retention_ns=self.minute_retention.ns,
+        # A relative path follows --out when given (next to the run's other
+        # outputs and its store), else the pipeline file.
+        path = (os.path.join(ctx.out_dir, self.path) if ctx.out_dir and not os.path.isabs(self.path)
+                else ctx.resolve(self.path))
+        return BudgetLedger(path, minute_retention_ns=self.minute_retention.ns,
                             retention_ns=self.retention.ns)

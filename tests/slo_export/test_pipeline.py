@@ -80,6 +80,11 @@ def test_replay_fills_the_ledger_and_the_report_counts_every_request(
     a = run(tmp_path, "a", 1024)
     b = run(tmp_path, "b", 7)
     assert ledger_rows(a / "ledger.sqlite") == ledger_rows(b / "ledger.sqlite")  # deterministic
+    # with --out, the ledger sits with the run's outputs (and its store)
+    out_dir = tmp_path / "out"
+    assert cli_main(["replay", str(a / "pipeline.yaml"), "--out", str(out_dir), "--quiet",
+                     "--progress", "never"]) == 0
+    assert ledger_rows(out_dir / "ledger.sqlite") == ledger_rows(a / "ledger.sqlite")
 
     out = a / "report.json"
     end = "2023-11-15T02:00:00Z"
