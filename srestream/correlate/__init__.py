@@ -6,7 +6,7 @@ from __future__ import annotations
 from ._anomaly import AnomalyDetector, detect_anomalies
 from ._changepoint import Cusum, SeasonalBaseline
 from ._components import AnomalyDetectorStage, RootCauseStage, TraceCorrelatorStage
-from ._correlator import REQUEST_ID_ATTRS, TraceCorrelator, correlate_traces
+from ._correlator import CORRELATIONS, REQUEST_ID_ATTRS, TraceCorrelator, correlate_traces
 from ._graph import DependencyGraph, downstream_of
 from ._leading import (
     breaches_from,
@@ -42,6 +42,7 @@ from ._sli_correlation import (
 from ._tree import CallTree
 
 __all__ = [
+    "CORRELATIONS",
     "REQUEST_ID_ATTRS",
     "WEIGHTS",
     "Anomaly",

@@ -40,9 +40,10 @@ class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_co
     early when full); per-service statistics are per ``bucket``, the
     dependency graph over ``graph_window``; logs without ids at or above
     ``time_window_min_level`` link to a span of their service within
-    ``time_window`` (``0s`` turns that off)."""
+    ``time_window`` (``0s`` turns that off).  The ``correlations`` side
+    output carries the correlation records without the forwarded input."""
 
-    side_outputs = ("late",)
+    side_outputs = ("late", "correlations")
     idle_timeout: Duration = Duration.parse("30s")
     max_traces: Positive = 100_000
     max_spans_per_trace: Positive = 10_000
@@ -126,11 +127,15 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     """Inputs: the alerts, and the evidence (``trace_correlator`` output,
     ``anomaly_detector`` output, deploy events).  Evidence from ``lookback``
     before an alert is used, deploys up to ``deploy_window`` before an
-    onset; an alert waits for the correlator's statistics to reach its time,
-    or for any evidence ``max_wait`` past it."""
+    onset; an alert waits for the correlator's statistics to reach its time
+    minus ``evidence_lag`` (a lag trades evidence for paging latency), or
+    for the stream to be ``max_wait`` past it when there is no correlator.
+    Evidence and telemetry are consumed; alerts and every other record are
+    forwarded in order."""
 
     lookback: Duration = Duration.parse("1h")
     deploy_window: Duration = Duration.parse("30m")
+    evidence_lag: Duration = Duration.parse("0s")
     max_wait: Duration = Duration.parse("10m")
     max_candidates: Positive = 5
 
@@ -140,7 +145,8 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     def create_analyzer(self) -> RootCauseAnalyzer:
         return RootCauseAnalyzer(
             lookback_ns=int(self.lookback), deploy_window_ns=int(self.deploy_window),
-            max_wait_ns=int(self.max_wait), max_candidates=self.max_candidates,
+            evidence_lag_ns=int(self.evidence_lag), max_wait_ns=int(self.max_wait),
+            max_candidates=self.max_candidates,
         )  # fmt: skip
 
     def build(self, ctx: BuildContext) -> Stage:

@@ -41,7 +41,11 @@ from ._buckets import ERROR_LOGS, ERRORS, LAT_SUM, LOGS, ROOT_CAUSES, SPANS, Ser
 from ._records import CallNode, CallTreeRecord, Link, LinkMethod, TraceSummary
 from ._tree import CallTree
 
-__all__ = ["REQUEST_ID_ATTRS", "TraceCorrelator", "correlate_traces"]
+__all__ = ["CORRELATIONS", "REQUEST_ID_ATTRS", "TraceCorrelator", "correlate_traces"]
+
+CORRELATIONS = "correlations"
+"""Side output with the correlation records alone (without the forwarded
+input): what a ``root_cause`` stage needs from the correlator."""
 
 REQUEST_ID_ATTRS = ("request_id", "http.request_id", "request.id", "correlation_id")
 """Span attributes that carry a request/correlation id."""
@@ -164,25 +168,39 @@ class TraceCorrelator:
         out: list[Any] = []
         self._out = out
         forward = self.forward_records
-        w = -1 if self.watermark is None else self.watermark
-        advance, add_span, add_log = self._advance, self._add_span, self._add_log
+        if not forward:
+            for rec in batch:
+                self._one(rec, out)
+            if out:
+                self.outputs.emit(CORRELATIONS, out)
+            return out
+        derived: list[Any] = []
+        one = self._one
+        mark = 0
         for rec in batch:
-            t = type(rec)
-            if t is Span:
-                ts = rec.end_ts_ns
-                if ts > w:
-                    advance(ts, out)
-                    w = ts
-                add_span(rec)
-            elif t is LogRecord:
-                ts = rec.ts_ns
-                if ts > w:
-                    advance(ts, out)
-                    w = ts
-                add_log(rec)
-            if forward:
-                out.append(rec)
+            one(rec, out)
+            if len(out) > mark:
+                derived.extend(out[mark:])
+            out.append(rec)
+            mark = len(out)
+        if derived:
+            self.outputs.emit(CORRELATIONS, derived)
         return out
+
+    def _one(self, rec: Any, out: list[Any]) -> None:
+        t = type(rec)
+        if t is Span:
+            ts = rec.end_ts_ns
+            w = self.watermark
+            if w is None or ts > w:
+                self._advance(ts, out)
+            self._add_span(rec)
+        elif t is LogRecord:
+            ts = rec.ts_ns
+            w = self.watermark
+            if w is None or ts > w:
+                self._advance(ts, out)
+            self._add_log(rec)
 
     def finish(self) -> list[Any]:
         """End of input: close every trace, resolve every pending log, close
@@ -193,6 +211,8 @@ class TraceCorrelator:
             return out
         far = self.watermark + self.idle_timeout_ns + self.time_window_ns + 2 * self.bucket_ns
         self._advance(far, out)
+        if out:
+            self.outputs.emit(CORRELATIONS, out)
         return out
 
     def _advance(self, ts: int, out: list[Any]) -> None:

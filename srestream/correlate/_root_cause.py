@@ -1,19 +1,23 @@
 """The ``root_cause`` stage: alerts in, alerts with candidates out.
 
-Its inputs are the alert stream and the evidence streams: the correlator's
-``service_stats`` and ``dependency`` records, the detectors' ``anomaly``
-records and deploy :class:`~srestream.Event` records.  Evidence is kept for
-the lookback window only (bounded memory).
+Its inputs are the alert stream (``burn_rate``) and the evidence streams: the
+correlator's ``service_stats`` and ``dependency`` records (its output, or
+just its ``correlations`` side output), the detectors' ``anomaly`` records and
+deploy :class:`~srestream.Event` records.  Evidence is kept for the lookback
+window only (bounded memory) and is not forwarded; neither is raw telemetry
+(logs, spans, metrics) arriving on an evidence edge.  Every other record
+(alerts, budgets ...) is forwarded in the order it came.
 
 An alert (any record with ``ts_ns`` and a ``root_cause_candidates`` field)
-waits until the evidence has caught up with its time (a closed
-``service_stats`` bucket ending at or after it; or, for pipelines without a
-correlator, any evidence ``max_wait_ns`` of event time past it), then leaves with
-``root_cause_candidates`` filled as ``[{service, score, method}]``, followed
-by a :class:`RootCauseRanking` with the full evidence.  Only evidence up to
-the alert's time is used and alerts leave in the order they came, so the
-output does not depend on how the inputs interleaved.  Alerts whose
-``state`` is not ``firing`` pass through unchanged (in order).
+waits until the evidence has caught up with its time minus
+``evidence_lag_ns`` (a closed ``service_stats`` bucket ending at or after
+it), then leaves with ``root_cause_candidates`` filled as
+``[{service, score, method}]``, followed by a :class:`RootCauseRanking` with
+the full evidence.  Records behind a waiting alert wait with it.  Only
+evidence up to that time is used, so the output does not depend on how
+the inputs interleaved.  Without any correlator in the graph an alert
+leaves once the stream (or any evidence) is ``max_wait_ns`` past it.
+Alerts whose ``state`` is not ``firing`` are forwarded unchanged.
 """
 
 from __future__ import annotations
@@ -26,11 +30,24 @@ from typing import Any
 
 import msgspec
 
-from .._records import Event
+from .._records import Event, LogRecord, MetricSample, RawLine, Span
 from ._rca import rank_root_causes
-from ._records import Anomaly, DependencyEdge, RootCauseRanking, ServiceStats
+from ._records import (
+    Anomaly,
+    CallTreeRecord,
+    DependencyEdge,
+    LeadingIndicator,
+    Link,
+    RootCauseRanking,
+    ServiceStats,
+    TraceSummary,
+)
 
 __all__ = ["RootCauseAnalyzer", "rank_alert_causes"]
+
+# Arrive on evidence edges, are not forwarded.
+_CONSUMED = (LogRecord, Span, MetricSample, RawLine, Event, TraceSummary, Link, CallTreeRecord,
+             LeadingIndicator)  # fmt: skip
 
 
 class RootCauseAnalyzer:
@@ -42,28 +59,31 @@ class RootCauseAnalyzer:
         lookback_ns: int = 3_600_000_000_000,
         deploy_window_ns: int = 1_800_000_000_000,
         max_candidates: int = 5,
+        evidence_lag_ns: int = 0,
         max_wait_ns: int = 600_000_000_000,
-        max_pending_alerts: int = 10_000,
+        max_pending_records: int = 100_000,
     ) -> None:
         self.lookback_ns = lookback_ns
-        self.max_wait_ns = max_wait_ns
         self.deploy_window_ns = deploy_window_ns
         self.max_candidates = max_candidates
-        self.max_pending_alerts = max_pending_alerts
+        self.evidence_lag_ns = evidence_lag_ns
+        self.max_wait_ns = max_wait_ns
+        self.max_pending_records = max_pending_records
         self._reset()
 
     def _reset(self) -> None:
         self.evidence_watermark: int | None = None
-        self._latest: int | None = None  # newest evidence of any kind
+        self._latest: int | None = None  # newest event time of anything seen
         self._stats: deque[ServiceStats] = deque()
         self._edges: deque[DependencyEdge] = deque()
         self._deploys: deque[Event] = deque()
         self._anomalies: deque[Anomaly] = deque()
-        self._pending: deque[Any] = deque()
+        self._queue: deque[Any] = deque()  # forwarded records waiting behind an alert
 
     def process(self, batch: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         latest = self._latest
+        queue = self._queue
         for rec in batch:
             t = type(rec)
             if t is ServiceStats:
@@ -76,16 +96,18 @@ class RootCauseAnalyzer:
             elif t is Anomaly:
                 self._anomalies.append(rec)
             elif t is Event:
-                if rec.event_type != "deploy":
-                    continue
-                self._deploys.append(rec)
-            elif hasattr(rec, "root_cause_candidates") and hasattr(rec, "ts_ns"):
-                self._pending.append(rec)
-                continue
+                if rec.event_type == "deploy":
+                    self._deploys.append(rec)
+            elif t in _CONSUMED:
+                pass
+            elif queue or _is_alert(rec):
+                queue.append(rec)
             else:
+                out.append(rec)
                 continue
-            if latest is None or rec.ts_ns > latest:
-                latest = rec.ts_ns
+            ts = getattr(rec, "ts_ns", None)
+            if isinstance(ts, int) and (latest is None or ts > latest):
+                latest = ts
         self._latest = latest
         self._release(out, final=False)
         self._prune()
@@ -96,24 +118,31 @@ class RootCauseAnalyzer:
         self._release(out, final=True)
         return out
 
-    def _release(self, out: list[Any], *, final: bool) -> None:
-        pending = self._pending
+    def _ready(self, alert: Any) -> bool:
         w = self.evidence_watermark
+        due = alert.ts_ns - self.evidence_lag_ns
+        if w is not None and due <= w:
+            return True
         latest = self._latest
-        while pending and (
-            final
-            or (w is not None and pending[0].ts_ns <= w)
-            or (latest is not None and pending[0].ts_ns + self.max_wait_ns <= latest)
-            or len(pending) > self.max_pending_alerts
-        ):
-            out.extend(self.enrich(pending.popleft()))
+        return latest is not None and alert.ts_ns + self.max_wait_ns <= latest
+
+    def _release(self, out: list[Any], *, final: bool) -> None:
+        queue = self._queue
+        while queue:
+            head = queue[0]
+            if _is_alert(head):
+                if not (final or self._ready(head) or len(queue) > self.max_pending_records):
+                    return
+                out.extend(self.enrich(queue.popleft()))
+            else:
+                out.append(queue.popleft())
 
     def enrich(self, alert: Any) -> list[Any]:
         """The alert with its candidates and the ranking (or the alert alone
         when it is not firing)."""
         if getattr(alert, "state", "firing") != "firing":
             return [alert]
-        until = alert.ts_ns
+        until = alert.ts_ns - self.evidence_lag_ns
         edges = [e for e in self._edges if e.ts_ns <= until]
         latest = max((e.ts_ns for e in edges), default=None)
         ranked = rank_root_causes(
@@ -130,9 +159,9 @@ class RootCauseAnalyzer:
         short = [{"service": c.service, "score": c.score, "method": c.method} for c in ranked]
         onsets = [c.onset_ts_ns for c in ranked if c.onset_ts_ns is not None]
         ranking = RootCauseRanking(
-            ts_ns=until,
+            ts_ns=alert.ts_ns,
             service=getattr(alert, "service", ""),
-            onset_ts_ns=min(onsets) if onsets else until,
+            onset_ts_ns=min(onsets) if onsets else alert.ts_ns,
             alert=str(getattr(alert, "dedup_key", "") or getattr(alert, "slo", "")),
             candidates=ranked,
         )
@@ -143,9 +172,11 @@ class RootCauseAnalyzer:
         if self._latest is None:
             return
         w = self._latest
-        if self._pending:
-            w = min(w, self._pending[0].ts_ns)
-        horizon = w - self.lookback_ns - self.deploy_window_ns
+        for rec in self._queue:
+            if _is_alert(rec):
+                w = min(w, rec.ts_ns)
+                break
+        horizon = w - self.lookback_ns - self.deploy_window_ns - self.evidence_lag_ns
         for q in (self._stats, self._edges, self._deploys, self._anomalies):
             while q and q[0].ts_ns < horizon:
                 q.popleft()
@@ -159,28 +190,33 @@ class RootCauseAnalyzer:
                 "edges": list(self._edges),
                 "deploys": list(self._deploys),
                 "anomalies": list(self._anomalies),
-                "pending": [
-                    [type(a).__module__, type(a).__qualname__, msgspec.to_builtins(a)]
-                    for a in self._pending
+                "queue": [
+                    [type(r).__module__, type(r).__qualname__, msgspec.to_builtins(r)]
+                    for r in self._queue
                 ],
             }
         )
 
     def restore(self, state: Any) -> None:
-        """Restore the evidence and the alerts still waiting for it (their
-        record type is named in the snapshot: alerts are another package's)."""
+        """Restore the evidence and the records still waiting (their record
+        types are named in the snapshot: alerts are another package's)."""
         self._reset()
-        for module, qualname, fields in state.get("pending", ()):
+        for module, qualname, fields in state.get("queue", ()):
             cls: Any = importlib.import_module(module)
             for part in qualname.split("."):
                 cls = getattr(cls, part)
-            self._pending.append(msgspec.convert(fields, cls))
+            is_struct = isinstance(cls, type) and issubclass(cls, msgspec.Struct)
+            self._queue.append(msgspec.convert(fields, cls) if is_struct else fields)
         self.evidence_watermark = state["evidence_watermark"]
         self._latest = state.get("latest")
         self._stats = deque(msgspec.convert(state["stats"], list[ServiceStats]))
         self._edges = deque(msgspec.convert(state["edges"], list[DependencyEdge]))
         self._deploys = deque(msgspec.convert(state["deploys"], list[Event]))
         self._anomalies = deque(msgspec.convert(state["anomalies"], list[Anomaly]))
+
+
+def _is_alert(rec: Any) -> bool:
+    return hasattr(rec, "root_cause_candidates") and isinstance(getattr(rec, "ts_ns", None), int)
 
 
 async def rank_alert_causes(

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from srestream import Event
+from srestream import Event, LogRecord, Span
 from srestream._pipeline import pipeline_from_dict
 from srestream._runner import Runner
 from srestream.correlate import (
@@ -180,12 +180,14 @@ async def test_correlator_and_alerts_fan_in_to_root_cause_in_a_pipeline() -> Non
         {
             "sources": {"traffic": {"type": "list"}, "alerts": {"type": "list"}},
             "stages": {
-                "correlate": {"type": "trace_correlator", "inputs": ["traffic"],
-                              "forward_records": False},
-                "rca": {"type": "root_cause", "inputs": ["correlate", "alerts"],
+                "correlate": {"type": "trace_correlator", "inputs": ["traffic"]},
+                "rca": {"type": "root_cause", "inputs": ["correlate.correlations", "alerts"],
                         "lookback": "1h"},
             },
-            "sinks": {"out": {"type": "capture", "inputs": ["rca"]}},
+            "sinks": {
+                "out": {"type": "capture", "inputs": ["rca"]},
+                "logs": {"type": "capture", "inputs": ["correlate"]},
+            },
         }
     )  # fmt: skip
     traffic = Cascade(requests=1800, fail_at_ns=FAIL_AT, fail_ratio=0.4).generate()
@@ -201,6 +203,9 @@ async def test_correlator_and_alerts_fan_in_to_root_cause_in_a_pipeline() -> Non
     await runner.run()
     (alert,) = [r for r in sink.records if isinstance(r, Alert)]
     assert alert.root_cause_candidates[0]["service"] == "db"
+    assert [type(r).__name__ for r in sink.records] == ["Alert", "RootCauseRanking"]
+    forwarded = runner.logic("logs").records
+    assert sum(1 for r in forwarded if isinstance(r, Span | LogRecord)) == len(traffic)
 
 
 def test_without_correlator_statistics_an_alert_leaves_after_max_wait() -> None:
@@ -229,3 +234,63 @@ def test_evidence_kept_is_bounded_by_the_lookback() -> None:
         ]  # fmt: skip
         analyzer.process(batch)
         assert len(analyzer.snapshot()["stats"]) <= 5 * 16
+
+
+def _budget(minute: int) -> Any:
+    from srestream.slo._records import Budget
+
+    return Budget(
+        ts_ns=T0 + minute * MINUTE, slo="checkout-availability", service="web", objective=99.9,
+        period="30d", good=100, total=100, budget_remaining=0.5, burn_rate_1h=1.0,
+    )  # fmt: skip
+
+
+def test_other_records_are_forwarded_in_order_and_evidence_is_consumed() -> None:
+    evidence = _evidence()
+    analyzer = RootCauseAnalyzer()
+    before, after = _budget(25), _budget(27)
+    out = analyzer.process([_budget(24)])
+    assert out == [_budget(24)]  # nothing waiting: straight through
+    # A budget behind a waiting alert waits with it: the order is kept.
+    assert analyzer.process([before, _alert(), after]) == [before]
+    out = analyzer.process(evidence) + analyzer.finish()
+    assert [type(r).__name__ for r in out] == ["Alert", "RootCauseRanking", "Budget"]
+    assert out[2] is after
+    # Telemetry arriving on an evidence edge is not forwarded either.
+    records = Cascade(requests=10).generate()
+    assert RootCauseAnalyzer().process(records) == []
+
+
+def test_without_any_correlator_the_alert_stream_time_releases_alerts() -> None:
+    analyzer = RootCauseAnalyzer(max_wait_ns=5 * MINUTE)
+    assert analyzer.process([_alert(), _budget(27), _budget(30)]) == []
+    out = analyzer.process([_budget(31)])
+    assert [type(r).__name__ for r in out] == ["Alert", "RootCauseRanking", "Budget", "Budget",
+                                               "Budget"]  # fmt: skip
+    assert out[0].root_cause_candidates == []
+
+
+def test_evidence_lag_uses_evidence_up_to_that_much_before_the_alert() -> None:
+    evidence = _evidence()
+    # Stats up to 2 minutes before the alert suffice to release it.
+    early = [r for r in evidence if r.ts_ns < ALERT_AT - MINUTE]
+    analyzer = RootCauseAnalyzer(evidence_lag_ns=2 * MINUTE)
+    out = analyzer.process([*early, _alert()])
+    (alert,) = [r for r in out if isinstance(r, Alert)]
+    assert alert.root_cause_candidates[0]["service"] == "db"
+    # Lagging past the onset leaves no evidence of the failure at all.
+    blind = RootCauseAnalyzer(evidence_lag_ns=ALERT_AT - FAIL_AT + MINUTE)
+    out = blind.process([*evidence, _alert()])
+    (alert,) = [r for r in out if isinstance(r, Alert)]
+    assert alert.root_cause_candidates == []
+
+
+def test_snapshot_keeps_records_waiting_behind_an_alert() -> None:
+    evidence = _evidence()
+    first = RootCauseAnalyzer()
+    assert first.process([_alert(), _budget(27)]) == []
+    second = RootCauseAnalyzer()
+    second.restore(msgspec.msgpack.decode(msgspec.msgpack.encode(first.snapshot())))
+    out = second.process(evidence)
+    assert [type(r).__name__ for r in out] == ["Alert", "RootCauseRanking", "Budget"]
+    assert out[2] == _budget(27)

@@ -367,3 +367,19 @@ def test_call_trees_are_emitted_depth_first_when_asked() -> None:
     ]  # fmt: skip
     _, default = _correlate(records, forward_records=False)
     assert not any(isinstance(r, CallTreeRecord) for r in default)
+
+
+def test_correlations_side_output_is_the_output_without_the_input() -> None:
+    records = Cascade(
+        requests=150, fail_at_ns=T0 + 60 * SECOND, log_without_ids_ratio=0.2
+    ).generate()
+    tc = TraceCorrelator(bucket_ns=MINUTE)
+    out: list[Any] = []
+    side: list[Any] = []
+    for i in range(0, len(records), 100):
+        out.extend(tc.process(records[i : i + 100]))
+        side.extend(tc.outputs.take().get("correlations", []))
+    out.extend(tc.finish())
+    side.extend(tc.outputs.take().get("correlations", []))
+    derived = [r for r in out if not isinstance(r, Span | LogRecord)]
+    assert derived and _encode(side) == _encode(derived)
