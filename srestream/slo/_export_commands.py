@@ -1,7 +1,7 @@
 """CLI subcommands contributed by this package (see srestream._cli):
 
 * ``srestream rules SLOFILE [-o FILE]``: Prometheus recording and alerting
-  rules for the SLOs of a Sloth, OpenSLO or srestream SLO file;
+  rules for the SLOs of a Sloth or OpenSLO file (PromQL SLIs);
 * ``srestream report --store FILE --slos FILE``: the compliance report
   (Markdown or JSON) computed from the budget ledger.
 """
@@ -23,9 +23,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     r = subparsers.add_parser(
         "rules",
         help="export Prometheus recording and multi-window burn-rate alerting rules for SLOs",
-        description="Read a Sloth (prometheus/v1), OpenSLO (v1, v1alpha) or srestream SLO file "
-        "whose SLIs are PromQL templates with {{.window}}, and write Prometheus rules "
-        "(check them with `promtool check rules`).",
+        description="Read a Sloth (prometheus/v1) or OpenSLO (v1, v1alpha) file whose SLIs are "
+        "PromQL templates with {{.window}}, and write Prometheus recording rules and "
+        "multi-window multi-burn-rate alerts (check them with `promtool check rules`).  "
+        "srestream's own SLO files count records Prometheus never sees: they are refused, "
+        "with the reason, SLO by SLO.",
     )
     r.add_argument("slo_file", metavar="SLOFILE")
     r.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
