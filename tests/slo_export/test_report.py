@@ -205,3 +205,18 @@ def test_report_refuses_missing_or_foreign_store(tmp_path: pathlib.Path) -> None
     sqlite3.connect(other).execute("CREATE TABLE x (a)").connection.close()
     r = run_report("--store", str(other), "--slos", str(slos))
     assert r.returncode == 2 and "no budget ledger" in r.stderr
+
+
+def test_report_at_takes_epoch_seconds_and_refuses_nonsense(
+        ledger: tuple[pathlib.Path, list[SliRollup]], tmp_path: pathlib.Path) -> None:
+    path, _ = ledger
+    slos = tmp_path / "slos.yaml"
+    slos.write_text(SLOS_YAML)
+    at = START_NS + 100 * DAY_NS
+    r = run_report("--store", str(path), "--slos", str(slos), "--format", "json",
+                   "--at", str(at // 10**9))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["at_ts_ns"] == at
+    for bad in ("yesterday", "2024-05-01T00:00:00"):  # no offset: ambiguous
+        r = run_report("--store", str(path), "--slos", str(slos), "--at", bad)
+        assert r.returncode == 2 and "--at" in r.stderr
