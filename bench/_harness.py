@@ -202,9 +202,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per benchmark")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     ap.add_argument(
+        "--render",
+        metavar="FILE",
+        help="print (and with --update-readme, write) the table of "
+        "an earlier --json FILE instead of running",
+    )
+    ap.add_argument(
         "--update-readme", action="store_true", help="write the table into bench/README.md"
     )
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        text = table(saved["results"])
+        print(text)
+        if args.update_readme:
+            _update_readme(_caption(saved) + text)
+        return 0
     names = discover()
     if args.list:
         print("\n".join(names))
@@ -240,14 +254,19 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "records_arg": records,
+        "command": "python -m bench" + "".join(f" {a}" for a in (argv or sys.argv[1:])),
     }
     if args.json:
         with open(args.json, "w") as f:
             json.dump({**meta, "results": rows}, f, indent=2)
             f.write("\n")
     if args.update_readme:
-        _update_readme(
-            f"Last run: {meta['date_utc']}, Python {meta['python']}, {meta['cpus']} CPUs, "
-            f"`python -m bench{' --quick' if args.quick else ''}`:\n\n{text}"
-        )
+        _update_readme(_caption(meta) + text)
     return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _caption(meta: dict[str, Any]) -> str:
+    return (
+        f"Last run: {meta.get('date_utc')}, Python {meta.get('python')}, {meta.get('cpus')} CPUs "
+        f"(shared machine), `{meta.get('command', 'python -m bench')}`:\n\n"
+    )
