@@ -148,6 +148,8 @@ class TraceCorrelator:
     def _reset(self) -> None:
         self.watermark: int | None = None
         self._out: list[Any] = []  # the output list of the batch being processed
+        self._derived: list[Any] = self._out  # its correlation records (side output)
+        self._bucket_delay = self.bucket_ns + self.idle_timeout_ns
         self.stats = ServiceBuckets(bucket_ns=self.bucket_ns, graph_window_ns=self.graph_window_ns)
         self.graph = self.stats.graph
         self._serial = 0
@@ -166,47 +168,52 @@ class TraceCorrelator:
         """Take one batch; return what it produced (the forwarded records
         interleaved with the correlation records they triggered)."""
         out: list[Any] = []
-        self._out = out
         forward = self.forward_records
-        if not forward:
-            for rec in batch:
-                self._one(rec, out)
-            if out:
-                self.outputs.emit(CORRELATIONS, out)
-            return out
-        derived: list[Any] = []
-        one = self._one
-        mark = 0
+        derived: list[Any] = [] if forward else out
+        self._out = out
+        self._derived = derived
+        w = -1 if self.watermark is None else self.watermark
+        advance, add_span, add_log = self._advance, self._add_span, self._add_log
         for rec in batch:
-            one(rec, out)
-            if len(out) > mark:
-                derived.extend(out[mark:])
-            out.append(rec)
-            mark = len(out)
+            t = type(rec)
+            if t is Span:
+                ts = rec.end_ts_ns
+                if ts > w:
+                    mark = len(out)
+                    advance(ts, out)
+                    w = ts
+                    if forward and len(out) > mark:
+                        derived.extend(out[mark:])
+                add_span(rec)
+            elif t is LogRecord:
+                ts = rec.ts_ns
+                if ts > w:
+                    mark = len(out)
+                    advance(ts, out)
+                    w = ts
+                    if forward and len(out) > mark:
+                        derived.extend(out[mark:])
+                add_log(rec)
+            if forward:
+                out.append(rec)
         if derived:
             self.outputs.emit(CORRELATIONS, derived)
         return out
 
-    def _one(self, rec: Any, out: list[Any]) -> None:
-        t = type(rec)
-        if t is Span:
-            ts = rec.end_ts_ns
-            w = self.watermark
-            if w is None or ts > w:
-                self._advance(ts, out)
-            self._add_span(rec)
-        elif t is LogRecord:
-            ts = rec.ts_ns
-            w = self.watermark
-            if w is None or ts > w:
-                self._advance(ts, out)
-            self._add_log(rec)
+    def _close_early(self, tr: _Trace) -> None:
+        """Close a trace while a record is being added (buffer full, span
+        cap): its records go out before that record, and to the side output."""
+        out = self._out
+        mark = len(out)
+        self._close(tr, out)
+        if self._derived is not out:
+            self._derived.extend(out[mark:])
 
     def finish(self) -> list[Any]:
         """End of input: close every trace, resolve every pending log, close
         every bucket."""
         out: list[Any] = []
-        self._out = out
+        self._out = self._derived = out
         if self.watermark is None:
             return out
         far = self.watermark + self.idle_timeout_ns + self.time_window_ns + 2 * self.bucket_ns
@@ -216,20 +223,19 @@ class TraceCorrelator:
         return out
 
     def _advance(self, ts: int, out: list[Any]) -> None:
-        w = self.watermark
-        if w is not None and ts <= w:
-            return
+        """Move the watermark to ``ts`` (greater than the current one) and
+        close what is due."""
         self.watermark = ts
-        stats = self.stats
-        stats.begin(ts)
         heap = self._heap
         if heap and heap[0][0] <= ts:
             self._close_due(ts, out)
         if self._orphans and self._orphans[0][0] <= ts:
             self._resolve_orphans(ts, out)
-        if stats.closed_upto is not None and (
-            stats.closed_upto + self.bucket_ns + self.idle_timeout_ns <= ts
-        ):
+        stats = self.stats
+        closed = stats.closed_upto
+        if closed is None:
+            stats.begin(ts)
+        elif closed + self._bucket_delay <= ts:
             stats.close(ts - self.idle_timeout_ns, out)
 
     def _late(self, rec: Any, ts: int) -> bool:
@@ -284,7 +290,7 @@ class TraceCorrelator:
             idx.append((span.start_ts_ns, ts, span.trace_id, span.span_id, span.error))
         if len(tr.spans) >= self.max_spans_per_trace:
             tr.truncated = True
-            self._close(tr, self._out)
+            self._close_early(tr)
 
     def _add_log(self, log: LogRecord) -> None:
         ts = log.ts_ns
@@ -371,7 +377,7 @@ class TraceCorrelator:
                 heapq.heappush(heap, (tr.deadline, key, serial))
                 continue
             tr.truncated = True
-            self._close(tr, self._out)
+            self._close_early(tr)
             return
 
     def _close(self, tr: _Trace, out: list[Any]) -> None:
