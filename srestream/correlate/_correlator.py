@@ -38,6 +38,7 @@ import msgspec
 from .._component import Outputs
 from .._records import Level, LogRecord, Span
 from ._buckets import ERROR_LOGS, ERRORS, LAT_SUM, LOGS, ROOT_CAUSES, SPANS, ServiceBuckets
+from ._graph import add_call, new_edge_stats
 from ._records import CallNode, CallTreeRecord, Link, LinkMethod, TraceSummary
 from ._tree import CallTree
 
@@ -409,12 +410,8 @@ class TraceCorrelator:
                 k = (parent.service, child.service)
                 e = edges.get(k)
                 if e is None:
-                    e = edges[k] = [0, 0, 0, 0]
-                lat = child.end_ts_ns - child.start_ts_ns
-                e[0] += 1
-                e[1] += child.error
-                e[2] += lat
-                e[3] = max(e[3], lat)
+                    e = edges[k] = new_edge_stats()
+                add_call(e, child.end_ts_ns - child.start_ts_ns, child.error)
             entry = tree.entry()
             if entry is not None:
                 root_service, root_name = entry.service, entry.name

@@ -6,9 +6,14 @@ the trace's end; when a bucket closes it joins the window and the oldest
 bucket leaves it.  Sums are kept incrementally; the latency maximum is
 recomputed over the (few) buckets of the window when asked.
 
+>>> def calls(*latencies_ns, errors=0):
+...     st = new_edge_stats()
+...     for i, lat in enumerate(latencies_ns):
+...         add_call(st, lat, i < errors)
+...     return st
 >>> g = DependencyGraph(window_buckets=2, bucket_ns=10)
->>> g.push(0, {("api", "db"): [4, 1, 400, 150]})
->>> g.push(10, {("api", "db"): [2, 2, 100, 60], ("web", "api"): [6, 0, 60, 10]})
+>>> g.push(0, {("api", "db"): calls(100, 100, 100, 100, errors=1)})
+>>> g.push(10, {("api", "db"): calls(50, 50, errors=2), ("web", "api"): calls(*[10] * 6)})
 >>> [(e.caller, e.callee, e.calls, e.errors) for e in g.edge_records(20)]
 [('api', 'db', 6, 3), ('web', 'api', 6, 0)]
 >>> sorted(g.downstream("web"))
@@ -26,7 +31,50 @@ from ._records import DependencyEdge
 __all__ = ["DependencyGraph", "downstream_of"]
 
 EdgeStats = list[int]
-"""``[calls, errors, latency_sum_ns, latency_max_ns]`` of one edge in one bucket."""
+"""``[calls, errors, latency_sum_ns, latency_max_ns, *histogram]`` of one
+edge in one bucket; the histogram has ``LATENCY_BINS`` half-octave bins of
+microseconds (bins split each octave at 1.5x, so a
+quantile read from it is at most 50% high, never low)."""
+
+LATENCY_BINS = 64
+_HEAD = 4
+
+
+def new_edge_stats() -> EdgeStats:
+    return [0] * (_HEAD + LATENCY_BINS)
+
+
+def add_call(stats: EdgeStats, latency_ns: int, error: bool) -> None:
+    """Count one call of ``latency_ns`` into ``stats``."""
+    stats[0] += 1
+    stats[1] += error
+    stats[2] += latency_ns
+    stats[3] = max(stats[3], latency_ns)
+    us = latency_ns // 1000
+    if us < 2:
+        k = 0
+    else:
+        n = us.bit_length()
+        k = 2 * (n - 1) + ((us >> (n - 2)) & 1) - 1
+    stats[_HEAD + (k if k < LATENCY_BINS else LATENCY_BINS - 1)] += 1
+
+
+def _bin_upper_ns(k: int) -> int:
+    """Upper edge of bin ``k`` in ns (the inverse of :func:`add_call`'s binning)."""
+    if k == 0:
+        return 2_000
+    n, half = divmod(k + 1, 2)
+    return ((2 << n) if half else (3 << (n - 1))) * 1000
+
+
+def _quantile(hist: list[int], total: int, q: float) -> int:
+    rank = q * total
+    seen = 0
+    for k, c in enumerate(hist):
+        seen += c
+        if c and seen >= rank:
+            return _bin_upper_ns(k)
+    return 0
 
 
 class DependencyGraph:
@@ -49,19 +97,19 @@ class DependencyGraph:
         for key, st in edges.items():
             t = totals.get(key)
             if t is None:
-                totals[key] = [st[0], st[1], st[2]]
+                totals[key] = list(st)
             else:
-                t[0] += st[0]
-                t[1] += st[1]
-                t[2] += st[2]
+                for i, v in enumerate(st):
+                    if v:
+                        t[i] += v
         horizon = bucket_start_ns + self.bucket_ns - self.window_buckets * self.bucket_ns
         while self._buckets and self._buckets[0][0] < horizon:
             _, old = self._buckets.popleft()
             for key, st in old.items():
                 t = totals[key]
-                t[0] -= st[0]
-                t[1] -= st[1]
-                t[2] -= st[2]
+                for i, v in enumerate(st):
+                    if v:
+                        t[i] -= v
                 if t[0] <= 0:
                     del totals[key]
 
@@ -79,7 +127,9 @@ class DependencyGraph:
         window_ns = self.window_buckets * self.bucket_ns
         out = []
         for key in sorted(self._totals):
-            calls, errors, lat_sum = self._totals[key]
+            t = self._totals[key]
+            calls, errors, lat_sum = t[0], t[1], t[2]
+            hist = t[_HEAD:]
             out.append(
                 DependencyEdge(
                     ts_ns=ts_ns,
@@ -91,6 +141,8 @@ class DependencyGraph:
                     error_ratio=errors / calls if calls else 0.0,
                     latency_mean_ns=lat_sum // calls if calls else 0,
                     latency_max_ns=maxima.get(key, 0),
+                    latency_p95_ns=min(_quantile(hist, calls, 0.95), maxima.get(key, 0)),
+                    latency_p99_ns=min(_quantile(hist, calls, 0.99), maxima.get(key, 0)),
                 )
             )
         return out
@@ -116,7 +168,7 @@ class DependencyGraph:
         self._buckets.clear()
         self._totals.clear()
         for start, rows in state:
-            self.push(int(start), {(r[0], r[1]): [int(x) for x in r[2:6]] for r in rows})
+            self.push(int(start), {(r[0], r[1]): [int(x) for x in r[2:]] for r in rows})
 
 
 def downstream_of(adjacency: dict[str, list[str]], service: str) -> set[str]:

@@ -158,6 +158,9 @@ class DependencyEdge(
     error_ratio: float
     latency_mean_ns: int
     latency_max_ns: int
+    latency_p95_ns: int = 0
+    """From a half-octave histogram: at most 50% above the true value."""
+    latency_p99_ns: int = 0
 
 
 class Anomaly(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="kind", tag="anomaly"):

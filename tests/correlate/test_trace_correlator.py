@@ -383,3 +383,23 @@ def test_correlations_side_output_is_the_output_without_the_input() -> None:
     side.extend(tc.outputs.take().get("correlations", []))
     derived = [r for r in out if not isinstance(r, Span | LogRecord)]
     assert derived and _encode(side) == _encode(derived)
+
+
+def test_edge_latency_quantiles_are_never_low_and_at_most_half_high() -> None:
+    import random
+
+    from srestream.correlate._graph import DependencyGraph, add_call, new_edge_stats
+
+    rng = random.Random(2)
+    latencies = [int(rng.lognormvariate(17, 1.0)) for _ in range(5000)]  # ns, ~25 ms median
+    st = new_edge_stats()
+    for lat in latencies:
+        add_call(st, lat, False)
+    g = DependencyGraph(window_buckets=1, bucket_ns=MINUTE)
+    g.push(0, {("api", "db"): st})
+    (edge,) = g.edge_records(MINUTE)
+    ordered = sorted(latencies)
+    for q, got in ((0.95, edge.latency_p95_ns), (0.99, edge.latency_p99_ns)):
+        true = ordered[int(q * len(ordered)) - 1]
+        assert true <= got <= 1.5 * true
+    assert edge.latency_max_ns == ordered[-1] and edge.calls == 5000
