@@ -220,3 +220,30 @@ async def test_a_long_gap_skips_ahead_without_walking_every_minute() -> None:
     assert last["availability"].coverage < 0.01
     resolved = [a for a in _alerts(out) if a.state == "resolved"]
     assert resolved and all(a.ts_ns <= T0 + 5 * DAY for a in resolved)
+
+
+def test_memory_is_fixed_by_the_slo_set_not_by_the_input() -> None:
+    import gc
+    import tracemalloc
+
+    # 7d: the longest scaled window is 16h48m, so the rings wrap within the first day.
+    slos = slo_set(*(availability(service=f"svc{i}", period="7d") for i in range(3)))
+    det = BurnRateDetector(slos)
+
+    def feed(day: int) -> None:
+        for m in range(day * 1440, (day + 1) * 1440, 60):
+            det.process([SliRollup(slo="availability", service=f"svc{i}", bucket_ts_ns=T0 + (m + k) * MIN,
+                                   resolution_ns=MIN, good=999, total=1000)
+                         for k in range(60) for i in range(3)])
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        feed(0)
+        after_one = tracemalloc.get_traced_memory()[0]
+        for day in range(1, 3):
+            feed(day)
+        after_three = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert after_three < after_one * 1.1 + 100_000
