@@ -38,13 +38,14 @@ import hmac
 import ipaddress
 import os
 import re
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import h11
 import msgspec
-from anyio.abc import SocketStream
+from anyio.abc import SocketAttribute, SocketStream
 
 from .._component import BuildContext, Clock, Outputs, SourceConfig, SystemClock
 from .._duration import Duration
@@ -67,6 +68,7 @@ _JSON = [("content-type", "application/json")]
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_DEADLETTER_CHARS = 65536
+_MAX_CONNECTIONS_PER_BATCH = 64
 
 
 class BadPayload(ValueError):
@@ -289,23 +291,39 @@ class HttpReceiver:
         status, headers, body, events = self.handle(req)
         return conn, (status, headers, body), events
 
-    async def _accept(self, listeners: list[Any], timeout: float) -> list[SocketStream]:
-        got: list[SocketStream] = []
-        with anyio.move_on_after(timeout) as scope:
-            async with anyio.create_task_group() as tg:
+    async def _accept(self, socks: list[socket.socket], timeout: float) -> list[SocketStream]:
+        """Connections waiting on the listening sockets, after waiting up to
+        ``timeout`` for one.  Only the wait is ever cancelled, never an
+        accept, so a timeout cannot drop a connection the kernel handed over."""
+        with anyio.move_on_after(timeout):
+            if len(socks) == 1:
+                await anyio.wait_readable(socks[0])
+            else:
+                async with anyio.create_task_group() as tg:
 
-                async def one(listener: Any) -> None:
-                    got.append(await listener.accept())
-                    scope.cancel()
+                    async def one(sock: socket.socket) -> None:
+                        await anyio.wait_readable(sock)
+                        tg.cancel_scope.cancel()
 
-                for lst in listeners:
-                    tg.start_soon(one, lst)
-        return got
+                    for sock in socks:
+                        tg.start_soon(one, sock)
+        out: list[SocketStream] = []
+        for sock in socks:
+            while len(out) < _MAX_CONNECTIONS_PER_BATCH:
+                try:
+                    conn, _addr = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                conn.setblocking(False)
+                out.append(await SocketStream.from_socket(conn))
+        return out
 
     async def __call__(self) -> AsyncIterator[list[Event]]:
         multi = await anyio.create_tcp_listener(local_host=self.host, local_port=self.requested_port)
         self.port = open_listener_port(multi)
-        listeners = list(multi.listeners)
+        listeners = [lst.extra(SocketAttribute.raw_socket) for lst in multi.listeners]
+        for sock in listeners:
+            sock.setblocking(False)
         waiting: list[tuple[SocketStream, h11.Connection, Any]] = []
         try:
             while True:
