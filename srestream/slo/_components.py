@@ -28,7 +28,7 @@ from ._spec import SLOSet, load_slos
 from ._status import SloStatusWriter
 from ._windows import SliWindows
 
-__all__ = ["SliWindowsStage", "BurnRateStage", "BudgetPolicyStage", "SloStatusSink"]
+__all__ = ["BudgetPolicyStage", "BurnRateStage", "SliWindowsStage", "SloStatusSink"]
 
 
 def _load(ctx: BuildContext, path: str) -> SLOSet:
@@ -44,6 +44,16 @@ def _check_resolution(resolution: Duration, where: str) -> None:
 
 @register("Count good/total SLI events per (SLO, service) in event-time minute buckets; closed buckets out, .late and .rollups side outputs.")
 class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows"):
+    """Counts, for every (SLO, service) of the SLO file, the valid and good
+    events of each event-time bucket (log records for log SLIs, metric
+    samples for freshness).  The watermark is the newest event time less
+    ``allowed_lateness``; it moves record by record, so output does not
+    depend on batching.  A bucket closes when the watermark passes its end
+    and is emitted as one ``sli_rollup`` per key (main output and
+    ``.rollups`` for the budget ledger); a record behind the watermark goes
+    to ``.late``.  A bucket without any record of the service is no data
+    (``no_data_ns``), neither good nor bad.  Memory: the open buckets only."""
+
     side_outputs = ("late", "rollups")
     slos: str
     """The SLO file (YAML), relative to the pipeline file."""
@@ -64,7 +74,18 @@ class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows")
 
 @register("Multi-window multi-burn-rate alerts (pending/firing/resolved), error budgets and exhaustion forecasts from SLI rollups.")
 class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
+    """Keeps per (SLO, service) cumulative minute counters as long as the
+    longest alert window and hourly counters over the period (or sums since
+    the calendar month/quarter start in the SLO's time zone).  At each
+    closed bucket it evaluates the Workbook's window pairs (scaled to the
+    period), steps each alert through pending -> firing -> resolved
+    (``alert`` records with stable ``dedup_key``), forecasts budget
+    exhaustion (least squares on consumed budget) and, every
+    ``budget_interval`` of event time and at the end, emits a ``budget``
+    record.  Everything is in event time: replays give identical output."""
+
     slos: str
+    """The SLO file (YAML), relative to the pipeline file; the same as the windows stage's."""
     resolution: Duration = Duration(MINUTE_NS)
     """Must equal the windows stage's resolution."""
     budget_interval: Duration = Duration(60 * MINUTE_NS)
@@ -92,7 +113,12 @@ class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
 
 @register("Budget policy: emit notify/ticket/freeze actions when budget thresholds are crossed.")
 class BudgetPolicyStage(StageConfig, frozen=True, kw_only=True, tag="budget_policy"):
+    """Reads ``budget`` records and emits a ``policy_action`` (notify,
+    ticket, freeze; ``triggered`` or ``cleared``) each time an SLO's
+    remaining budget crosses a threshold of its budget policy."""
+
     slos: str
+    """The SLO file (YAML) holding the budget policies."""
 
     def build(self, ctx: BuildContext) -> PolicyTracker:
         return PolicyTracker(_load(ctx, self.slos))
@@ -100,6 +126,11 @@ class BudgetPolicyStage(StageConfig, frozen=True, kw_only=True, tag="budget_poli
 
 @register("Keep a Prometheus text file of SLO status (budgets, burn rates, firing alerts).")
 class SloStatusSink(SinkConfig, frozen=True, kw_only=True, tag="slo_status"):
+    """Keeps the latest budget of each SLO and its firing alerts as
+    Prometheus text (``srestream_slo_*`` gauges), rewritten atomically after
+    each batch that changes them: point node_exporter's textfile collector
+    at it, or read it."""
+
     path: str = "slo_status.prom"
     """The metrics file, relative to the pipeline file (or to --out)."""
 
@@ -109,4 +140,4 @@ class SloStatusSink(SinkConfig, frozen=True, kw_only=True, tag="slo_status"):
         path = os.path.join(ctx.out_dir, self.path) if ctx.out_dir and not os.path.isabs(self.path) else ctx.resolve(self.path)
         return SloStatusWriter(path)
 
-from . import _ledger  # noqa: F401,E402  (registers the budget_ledger sink)
+from . import _ledger  # noqa: F401  (registers the budget_ledger sink)
