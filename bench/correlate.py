@@ -18,6 +18,8 @@ Figures (medians of ``--runs`` runs, each with a fresh correlator):
 * ``peak_rss_kb``, ``input_rss_kb`` (after loading the input, before
   correlating) and ``correlator_rss_kb``, their difference: what the
   correlator added to the peak (its buffer is bounded by ``max_traces``);
+* ``anomaly_detector_records_per_s``: the anomaly detector over the same
+  records (median of the runs) and the ``anomalies`` it found;
 * ``traces``, ``max_open_traces``, ``links`` and ``root_cause_first``
   (whether the outage's datastore is the most frequent root-cause service
   of failing traces during the outage, from the workload's ground truth).
@@ -36,7 +38,7 @@ from typing import Any
 from bench._common import arg_parser, decode_rate, median, percentiles, read_lines, result, workload
 from srestream._component import Outputs
 from srestream._records import RawLine, Span
-from srestream.correlate import Link, TraceCorrelator, TraceSummary
+from srestream.correlate import AnomalyDetector, Link, TraceCorrelator, TraceSummary
 from srestream.io._otlp import otlp_records
 from srestream.parse._json import parse_json_batch
 
@@ -108,6 +110,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         secs, lat, summaries, max_open = run_once(records)
         times.append(secs)
         latencies.extend(lat)
+    detector_times = []
+    anomalies: list[Any] = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        detector = AnomalyDetector()
+        anomalies = [a for i in range(0, len(records), BATCH)
+                     for a in detector.process(records[i : i + BATCH])]  # fmt: skip
+        anomalies.extend(detector.finish())
+        detector_times.append(time.perf_counter() - t0)
     check = TraceCorrelator(forward_records=False)
     produced = check.process(records) + check.finish()
     links = sum(1 for r in produced if type(r) is Link)
@@ -127,6 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         failing_traces=sum(1 for s in summaries if s.error),
         max_open_traces=max_open,
         links=links,
+        anomaly_detector_records_per_s=round(len(records) / median(detector_times), 1),
+        anomalies=len(anomalies),
         **_outage_root_cause(summaries, truth),
     )
 

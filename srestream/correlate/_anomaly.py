@@ -13,8 +13,8 @@ minus ``allowed_lateness_ns``) passes a bucket's end, the bucket is tested:
   bucket of the spike.
 * ``error_rate_change`` and ``latency_change`` (``cusum``): an upward
   change point of the error ratio (tested on ``asin(sqrt(ratio))``, which
-  makes binomial noise the same at every rate) or of the mean latency (see
-  :class:`Cusum`); shifts below ``error_rate_min_shift`` (absolute) or
+  makes binomial noise the same at every rate) or of the mean log latency
+  (heavy tails tamed; see :class:`Cusum`); shifts below ``error_rate_min_shift`` (absolute) or
   ``latency_min_shift_ratio`` (of the baseline) are not changes.
   Onset: the first bucket of the excursion that crossed the threshold.
 
@@ -93,8 +93,9 @@ class AnomalyDetector:
         self._first_bucket: int | None = None
         self._next: int | None = None  # first bucket not yet tested
         self._watermark: int | None = None
-        # bucket -> (template counts {tid: [count, first_ts, service]}, service stats)
-        self._open: dict[int, tuple[dict[str, list[Any]], dict[str, list[int]]]] = {}
+        # bucket -> (template counts {tid: [count, first_ts, service]},
+        #            per service [requests, errors, sum log ms, latencies, sum log^2])
+        self._open: dict[int, tuple[dict[str, list[Any]], dict[str, list[float]]]] = {}
         self._templates: dict[str, _Template] = {}
         self._error_cusum: dict[str, Cusum] = {}
         self._latency_cusum: dict[str, Cusum] = {}
@@ -141,12 +142,14 @@ class AnomalyDetector:
                 latency = rec.end_ts_ns - rec.start_ts_ns
             st = services.get(rec.service)
             if st is None:
-                st = services[rec.service] = [0, 0, 0, 0]
+                st = services[rec.service] = [0, 0, 0.0, 0, 0.0]
             st[0] += 1
             st[1] += error
-            if latency is not None:
-                st[2] += latency
+            if latency is not None and latency > 0:
+                x = math.log(latency / 1e6)
+                st[2] += x
                 st[3] += 1
+                st[4] += x * x
         return out
 
     def finish(self) -> list[Anomaly]:
@@ -174,7 +177,7 @@ class AnomalyDetector:
     def _test(
         self,
         b: int,
-        data: tuple[dict[str, list[Any]], dict[str, list[int]]] | None,
+        data: tuple[dict[str, list[Any]], dict[str, list[float]]] | None,
         out: list[Anomaly],
     ) -> None:
         size = self.bucket_ns
@@ -226,19 +229,16 @@ class AnomalyDetector:
                 tpl.spiking = False
                 tpl.baseline.learn(b, count)
         for service in sorted(services):
-            total, errors, lat_sum, lat_n = services[service]
+            total, errors, log_sum, lat_n, log_sq = services[service]
             if total < self.min_requests:
                 continue
-            self._error_change(service, b, errors, total, out)
+            self._error_change(service, int(errors), int(total), b, out)
             if lat_n >= self.min_requests:
-                self._change(
-                    self._latency_cusum, service, b, lat_sum / lat_n / 1e6,
-                    AnomalyType.LATENCY_CHANGE, out,
-                )  # fmt: skip
+                self._latency_change(service, b, log_sum, int(lat_n), log_sq, out)
         self._bound()
 
     def _error_change(
-        self, service: str, b: int, errors: int, total: int, out: list[Anomaly]
+        self, service: str, errors: int, total: int, b: int, out: list[Anomaly]
     ) -> None:
         """Error ratios are binomial and skewed at low rates: the test runs on
         ``asin(sqrt(ratio))``, whose variance (``1 / 4n``) does not depend on
@@ -268,39 +268,43 @@ class AnomalyDetector:
                 )
             )  # fmt: skip
 
-    def _change(
-        self,
-        detectors: dict[str, Cusum],
-        service: str,
-        b: int,
-        value: float,
-        kind: str,
-        out: list[Anomaly],
+    def _latency_change(
+        self, service: str, b: int, log_sum: float, n: int, log_sq: float, out: list[Anomaly]
     ) -> None:
-        cusum = detectors.get(service)
+        """Latency is heavy-tailed: the test runs on the mean of log latency
+        (the log of the geometric mean), with sigma at least its standard
+        error in this bucket, so one slow request among few does not look
+        like a change; a shift must be ``latency_min_shift_ratio`` of the
+        baseline."""
+        cusum = self._latency_cusum.get(service)
         if cusum is None:
-            cusum = detectors[service] = self._new_cusum(kind)
+            cusum = self._latency_cusum[service] = self._new_cusum(AnomalyType.LATENCY_CHANGE)
+        value = log_sum / n
+        var = max(0.0, log_sq / n - value * value)
+        cusum.min_sigma = max(0.05, math.sqrt(var / n))
         mean, _ = cusum.baseline()
         onset = cusum.update(b, value)
         if onset is not None:
-            unit = " ms"
+            before, now = math.exp(mean), math.exp(value)
             out.append(
                 Anomaly(
                     ts_ns=(b + 1) * self.bucket_ns, onset_ts_ns=onset * self.bucket_ns,
-                    anomaly_type=kind, method="cusum", service=service,
-                    value=round(value, 6), baseline=round(mean, 6), score=round(cusum.score, 3),
-                    summary=f"{service} {kind.replace('_', ' ')}: {mean:.4g}{unit} -> {value:.4g}{unit}",
+                    anomaly_type=AnomalyType.LATENCY_CHANGE, method="cusum", service=service,
+                    value=round(now, 6), baseline=round(before, 6), score=round(cusum.score, 3),
+                    summary=f"{service} latency change (geometric mean): "
+                    f"{before:.4g} ms -> {now:.4g} ms",
                 )
             )  # fmt: skip
 
     def _new_cusum(self, kind: str) -> Cusum:
-        """Error ratios: sigma at least 1 point, shifts of at least
-        ``error_rate_min_shift``; latency: sigma at least 5% of the mean,
-        shifts of at least ``latency_min_shift_ratio`` of it."""
+        """Error ratios: sigma at least 1 point (more per bucket, see
+        ``_error_change``); log latency: sigma at least 0.05 (5%), shifts of
+        at least ``log(1 + latency_min_shift_ratio)``."""
         if kind == AnomalyType.ERROR_RATE_CHANGE:  # on asin(sqrt(ratio)), see _error_change
             sigma, rel_sigma, shift, rel_shift = 0.01, 0.0, 0.0, 0.0
-        else:
-            sigma, rel_sigma, shift, rel_shift = 0.0, 0.05, 0.0, self.latency_min_shift_ratio
+        else:  # on log latency, see _latency_change
+            sigma, rel_sigma = 0.05, 0.0
+            shift, rel_shift = math.log1p(self.latency_min_shift_ratio), 0.0
         return Cusum(
             baseline_buckets=self.baseline_buckets, min_baseline=self.min_baseline,
             min_sigma=sigma, relative_sigma=rel_sigma, min_shift=shift,
