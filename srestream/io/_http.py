@@ -242,7 +242,7 @@ class HttpReceiver:
         self.requested_port = port
         self.port: int | None = None
         self._token = bearer_token
-        self.outputs = outputs or Outputs("http_receiver")
+        self.outputs = outputs if outputs is not None else Outputs("http_receiver")
         self.clock = clock or SystemClock()
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s

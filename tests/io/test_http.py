@@ -191,3 +191,43 @@ async def test_serve_http_keeps_alive_and_bounds_bodies() -> None:
     assert a.headers["server"] == "srestream"
 
 
+
+
+# A stopped Runner (core) leaves its edge streams to the garbage collector.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_receiver_in_a_pipeline_routes_events_and_dead_letters(tmp_path: pathlib.Path) -> None:
+    import gc
+
+    from srestream._pipeline import parse_pipeline
+    from srestream._runner import Runner
+
+    (tmp_path / "p.yaml").write_text(
+        "name: push\n"
+        "sources:\n  push: {type: http_receiver, port: 0, poll_interval: 20ms}\n"
+        "sinks:\n"
+        "  events: {type: capture, inputs: [push]}\n"
+        "  dead: {type: capture, inputs: [push.deadletter]}\n"
+    )
+    runner = Runner(parse_pipeline((tmp_path / "p.yaml").read_bytes(), path=str(tmp_path / "p.yaml")))
+    receiver = runner.logic("push")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        with anyio.fail_after(10):
+            while receiver.port is None:
+                await anyio.sleep(0.005)
+        async with client() as c:
+            url = f"http://127.0.0.1:{receiver.port}"
+            good = await c.post(url + "/deploy", json={"service": "checkout"})
+            bad = await c.post(url + "/deploy", json={"version": "v1"})
+        with anyio.fail_after(10):
+            while not runner.logic("dead").records:
+                await anyio.sleep(0.01)
+        runner.stop()
+    assert (good.status_code, bad.status_code) == (200, 400)
+    assert [e.service for e in runner.logic("events").records] == ["checkout"]
+    [dead] = runner.logic("dead").records
+    assert dead.stage == "push" and "needs 'service'" in dead.reason
+    assert runner.statistics().stages["push"].errors == 1
+    del runner, receiver
+    gc.collect()
