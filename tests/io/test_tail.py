@@ -281,3 +281,26 @@ async def test_tail_in_a_pipeline_resumes_after_stop(tmp_path: pathlib.Path) -> 
                 os.rename(log, tmp_path / "app.log.1")
                 log.write_text("".join(t + "\n" for t in lines[700:]))
     assert written() == lines
+
+
+async def test_truncation_seen_by_first_line_even_when_the_file_regrew(tmp_path: pathlib.Path) -> None:
+    """copytruncate with the copy outside the glob: the truncated file
+    grows back past the old offset before the next poll; its changed first
+    line still tells, and reading restarts at its start."""
+    path = tmp_path / "app.log"
+    path.write_text("".join(f"old {i}\n" for i in range(10)))
+    col = Collector(tail_of(tmp_path, "app.log", poll_interval_s=0.05))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(col.run)
+        await col.wait_for(lambda: len(col.lines) == 10)
+        shutil.copyfile(path, tmp_path / "app.log.1")  # not matched by the glob
+        os.truncate(path, 0)
+        append(path, "".join(f"new line {i} " + "n" * 40 + "\n" for i in range(3)))
+        await col.wait_for(lambda: len(col.lines) == 13)
+        await anyio.sleep(0.15)
+        col.stop = True
+        await col.wait_for(lambda: col.state is not None)
+    assert col.texts()[10:] == [f"new line {i} " + "n" * 40 for i in range(3)]
+    assert [r.position for r in col.lines[10:]] == [1, 2, 3]
+    [state] = col.state["files"]  # type: ignore[index]
+    assert (state["offset"], state["line"]) == (path.stat().st_size, 3)
