@@ -27,6 +27,7 @@ import os
 import resource
 import shutil
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
 
 HERE = Path(__file__).resolve().parent
 CACHE = Path(os.environ.get("SRESTREAM_BENCH_CACHE", HERE / ".cache"))
+GENERATED_MARK = "bench: generated workload"
 DEFAULT_RECORDS = 200_000
 QUICK_RECORDS = 20_000
 
@@ -172,6 +174,9 @@ def workload(
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d.parent, exist_ok=True)
         os.replace(tmp, d)
+        # The harness sees this and runs the benchmark again, so that neither
+        # its timings nor its peak RSS include generating the workload.
+        print(f"{GENERATED_MARK} {d.name}", file=sys.stderr, flush=True)
 
     def opt(name: str) -> Path | None:
         p = d / name

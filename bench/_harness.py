@@ -8,7 +8,9 @@ The harness:
    no benchmark times the simulator by accident;
 2. runs ``bench/baseline.py`` first (the plain-loop row every table shows),
    then each selected benchmark, each in a FRESH ``python -m bench.<name>``
-   process, and takes that child's peak RSS from ``wait4`` itself;
+   process, and takes that child's peak RSS from ``wait4`` itself; a module
+   that had to generate a workload of its own (another size) is run again
+   once it is cached, so generation is in neither its times nor its RSS;
 3. prints a table (records/s, ratio to msgspec decoding alone, p50/p99
    record→alert latency where the module reports it, peak RSS) and, with
    ``--json FILE``, every figure of every module.
@@ -30,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import DEFAULT_RECORDS, QUICK_RECORDS, workload
+from bench._common import DEFAULT_RECORDS, GENERATED_MARK, QUICK_RECORDS, workload
 
 __all__ = ["discover", "main"]
 
@@ -131,6 +133,7 @@ def run_one(name: str, argv: list[str], timeout: float) -> dict[str, Any]:
         "peak_rss_kb": rusage.ru_maxrss if rusage else None,
         **headline(figures or {}),
         "figures": figures,
+        "generated_workload": GENERATED_MARK in stderr,
     }
     if not ok:
         row["error"] = (stderr.strip().splitlines() or ["no output"])[-1][:300]
@@ -243,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in ["baseline", *selected]:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.append(run_one(name, child_argv, args.timeout))
+        row = run_one(name, child_argv, args.timeout)
+        if row.pop("generated_workload"):
+            print(f"  {name} generated its workload; running it again", file=sys.stderr)
+            row = run_one(name, child_argv, args.timeout)
+            row.pop("generated_workload")
+        rows.append(row)
         if not rows[-1]["ok"]:
             print(f"  {name} failed: {rows[-1].get('error')}", file=sys.stderr)
     text = table(rows)

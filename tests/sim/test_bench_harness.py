@@ -8,6 +8,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).parent.parent.parent
 
 
@@ -85,3 +87,17 @@ def test_headline_reads_the_figures_under_their_usual_names() -> None:
     }
     # A decode rate is never taken for the benchmark's own rate.
     assert headline({"msgspec_decode_records_per_s": 9.0})["records_per_s"] is None
+
+
+def test_a_module_that_generated_its_workload_is_flagged_for_a_clean_rerun(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench._harness import run_one
+
+    monkeypatch.setenv("SRESTREAM_BENCH_CACHE", str(tmp_path / "cache"))
+    first = run_one("baseline", ["--records", "3000", "--runs", "1"], timeout=100)
+    again = run_one("baseline", ["--records", "3000", "--runs", "1"], timeout=100)
+    assert first["ok"] and again["ok"]
+    assert first["generated_workload"] is True
+    assert again["generated_workload"] is False
+    assert again["figures"]["records"] == 3000
