@@ -1,4 +1,6 @@
-"""Sources and sinks: files, stdin/stdout, output directories."""
+"""Sources and sinks: recorded files (replay), followed files (tail), OTLP
+JSON files, Prometheus query_range, an HTTP push receiver, stdin/stdout and
+output directories."""
 
 from ._directory import DirectorySink, DirectoryWriter
 from ._files import FileReplay, ReplaySource

@@ -31,8 +31,11 @@ from anyio.abc import ByteStream, TaskStatus
 
 __all__ = [
     "Handler",
+    "Headers",
     "HttpError",
     "HttpRequest",
+    "Response",
+    "error_response",
     "open_listener_port",
     "read_request",
     "send_response",
