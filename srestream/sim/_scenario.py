@@ -280,7 +280,12 @@ def check_scenario(sc: Scenario) -> list[tuple[str, str]]:
     t = sc.traffic
     if t.requests_per_second <= 0:
         out.append(("$.traffic.requests_per_second", "must be positive"))
-    ratio("$.traffic.diurnal_amplitude", t.diurnal_amplitude)
+    if not 0.0 <= t.diurnal_amplitude < 1.0:
+        # At 1 the trough rate is 0 and one inter-arrival gap could jump past
+        # the rest of the day; below 1 every hour has traffic.
+        out.append(
+            ("$.traffic.diurnal_amplitude", f"must be within [0, 1), got {t.diurnal_amplitude}")
+        )
     ratio("$.traffic.client_error_ratio", t.client_error_ratio)
     b = sc.baseline
     ratio("$.baseline.error_ratio", b.error_ratio)

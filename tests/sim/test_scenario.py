@@ -65,6 +65,7 @@ def test_every_semantic_problem_is_reported_at_once_with_its_path() -> None:
             "unit",
         ),
         ("services: {count: 301}", "$.services.count", "[5, 300]"),
+        ("traffic: {diurnal_amplitude: 1.0}", "$.traffic.diurnal_amplitude", "[0, 1)"),
         ("services: {count: 5, datastores: 4}", "$.services", "mid service"),
     ],
 )
