@@ -193,7 +193,16 @@ def _default_summary(event_type: str, obj: dict[str, Any]) -> str:
 
 def events_from_payload(path: str, body: bytes, now_ns: int, source: str = "") -> list[Event]:
     """The events of one POSTed body at ``path``; :class:`BadPayload` with
-    the reason when it is refused (nothing of it is kept then)."""
+    the reason when it is refused (nothing of it is kept then).
+
+    >>> [e] = events_from_payload("/deploy", b'{"service": "api", "version": "v2", "ts": 1}', 0)
+    >>> (e.event_type, e.service, e.summary, e.ts_ns, e.attrs)
+    ('deploy', 'api', 'deploy api v2', 1000000000, {'version': 'v2'})
+    >>> events_from_payload("/ack", b'{"person": "ana"}', 0)
+    Traceback (most recent call last):
+    ...
+    srestream.io._http.BadPayload: $: needs 'dedup_key' or 'incident_id' (a non-empty string)
+    """
     source = source or path
     if path == "/alertmanager":
         return _alertmanager(body, source)

@@ -23,7 +23,14 @@ def cut_lines(
     to ``out``, numbering from ``line_no + 1`` and counting byte offsets
     from ``offset``.  Return ``(line_no, offset, rest)``: the last line
     number and the byte offset just past the last complete line, and the
-    incomplete tail that the caller holds until more data arrives."""
+    incomplete tail that the caller holds until more data arrives.
+
+    >>> out = []
+    >>> cut_lines("app.log", b"one\\r\\ntwo\\npart", 0, 0, out)
+    (2, 9, b'part')
+    >>> [(r.position, r.offset, r.text) for r in out]
+    [(1, 5, 'one'), (2, 9, 'two')]
+    """
     end = data.rfind(b"\n")
     if end < 0:
         return line_no, offset, data
