@@ -55,7 +55,7 @@ def expand_paths(patterns: list[str], base_dir: str, *, where: str) -> list[str]
     problems = []
     for i, pat in enumerate(patterns):
         full = pat if os.path.isabs(pat) else os.path.join(base_dir, pat)
-        matches = sorted(glob.glob(full)) if glob.has_magic(full) else (
+        matches = sorted(glob.glob(full, recursive=True)) if glob.has_magic(full) else (
             [full] if os.path.exists(full) else []
         )
         if not matches:

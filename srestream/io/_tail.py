@@ -182,7 +182,7 @@ class FileTail:
         """path -> (dev, ino, size) of the regular files matching the globs."""
         out: dict[str, tuple[int, int, int]] = {}
         for pat in self.patterns:
-            matches = glob.glob(pat) if glob.has_magic(pat) else [pat]
+            matches = glob.glob(pat, recursive=True) if glob.has_magic(pat) else [pat]
             for m in sorted(matches):
                 m = os.path.normpath(m)
                 if m in out:

@@ -304,3 +304,18 @@ async def test_truncation_seen_by_first_line_even_when_the_file_regrew(tmp_path:
     assert [r.position for r in col.lines[10:]] == [1, 2, 3]
     [state] = col.state["files"]  # type: ignore[index]
     assert (state["offset"], state["line"]) == (path.stat().st_size, 3)
+
+
+async def test_recursive_globs_pick_up_files_in_new_directories(tmp_path: pathlib.Path) -> None:
+    col = Collector(tail_of(tmp_path, "logs/**/*.log"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(col.run)
+        await col.wait_for(lambda: col.empty_batches >= 2)
+        (tmp_path / "logs" / "api" / "2026").mkdir(parents=True)
+        (tmp_path / "logs" / "api" / "2026" / "x.log").write_text("deep\n")
+        (tmp_path / "logs" / "top.log").write_text("top\n")
+        await col.wait_for(lambda: len(col.lines) == 2)
+        col.stop = True
+        await col.wait_for(lambda: col.state is not None)
+    assert sorted((r.source, r.text) for r in col.lines) == [
+        ("logs/api/2026/x.log", "deep"), ("logs/top.log", "top")]
