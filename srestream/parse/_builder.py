@@ -94,19 +94,7 @@ def _body(
     lines += fetch(key)
     add("if x is _UNSET:")
     add(f"    raise _FieldError({ts_missing!r})")
-    # RFC 3339 UTC with a fraction, its second already seen: inline (most JSON logs).
-    add("ts_ns = None")
-    add("if x.__class__ is _str and x[-1:] == 'Z' and x[19:20] == '.':")
-    add("    base = _secs_get(x[:19])")
-    add("    if base is not None:")
-    add("        frac = x[20:-1]")
-    add("        if frac.isdigit() and len(frac) <= 9:")
-    add("            ts_ns = base + _int(frac) * _POW[len(frac)]")
-    add("if ts_ns is None:")
-    add("    try:")
-    add("        ts_ns = _ts(x)")
-    add("    except ValueError as exc:")
-    add(f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None")
+    lines += _ts_inline(key)
     if T_LEVEL in present:
         lines += fetch(present[T_LEVEL][0])
         add("if x.__class__ is _int and 0 <= x <= 24:")
@@ -152,7 +140,12 @@ def _body(
         add("if x.__class__ is _int:")
         add(f"    latency_ns = x * {unit}")
         add("elif x.__class__ is _float:")
-        add(f"    latency_ns = _round(x * {unit})")
+        add("    try:")
+        add(f"        latency_ns = _round(x * {unit})")
+        add("    except OverflowError:")
+        add(
+            f"        raise _FieldError({'field ' + repr(key) + ': duration out of range: '!r} + repr(x)) from None"
+        )
         add("elif x is None or x is _UNSET:")
         add("    latency_ns = None")
         add("elif x.__class__ is _str and x.isdigit():")
@@ -202,6 +195,34 @@ def _body(
     return lines
 
 
+def _ts_inline(key: str) -> list[str]:
+    """Timestamp ``x`` -> ``ts_ns``.  RFC 3339 UTC with a fraction (most JSON
+    logs) is done inline: same second as the line before (``_pfx`` holds its
+    ``YYYY-MM-DDTHH:MM:SS.`` and ns) costs a ``startswith``; another second
+    seen before, a dict lookup; anything else, the configured parser."""
+    return [
+        "ts_ns = None",
+        "if x.__class__ is _str and x[-1:] == 'Z':",
+        "    if x.startswith(_pfx[0]):",
+        "        frac = x[20:-1]",
+        "        if frac.isdigit() and len(frac) <= 9:",
+        "            ts_ns = _pfx[1] + _int(frac) * _POW[len(frac)]",
+        "    elif x[19:20] == '.':",
+        "        base = _secs_get(x[:19])",
+        "        if base is not None:",
+        "            frac = x[20:-1]",
+        "            if frac.isdigit() and len(frac) <= 9:",
+        "                ts_ns = base + _int(frac) * _POW[len(frac)]",
+        "                _pfx[0] = x[:20]",
+        "                _pfx[1] = base",
+        "if ts_ns is None:",
+        "    try:",
+        "        ts_ns = _ts(x)",
+        "    except ValueError as exc:",
+        f"        raise _FieldError({'field ' + repr(key) + ': '!r} + str(exc)) from None",
+    ]
+
+
 def _namespace(norm: Normalizer) -> dict[str, Any]:
     return {
         "_ts": norm.times.parse,
@@ -219,6 +240,7 @@ def _namespace(norm: Normalizer) -> dict[str, Any]:
         "_UNSET": msgspec.UNSET,
         "_secs_get": _sec_cache.get if norm.times.time_format == "auto" else {}.get,
         "_POW": _POW,
+        "_pfx": ["\0", 0] if norm.times.time_format == "auto" else ["\0never", 0],
     }
 
 
@@ -296,3 +318,143 @@ def compile_struct_batch(
     exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
     fn: BatchBuilder = ns["build_batch"]
     return fn
+
+
+def compile_typed_batch(
+    norm: Normalizer, keys: Sequence[str], fields: Sequence[str], what: str
+) -> tuple[BatchBuilder, list[tuple[str, Any, Any]]] | None:
+    """The strict variant of :func:`compile_struct_batch`: the Struct types
+    the mapped fields (text is ``str`` with the default filled in, status an
+    int, latency a number), so msgspec checks in C what the loop would check
+    per record.  Returns the loop and the Struct's ``(name, type, default)``
+    fields; a line that does not fit the types fails the decode and goes the
+    relaxed way, which makes the same record of it.
+    """
+    mapped: dict[int, tuple[str, int]] = {}
+    extras: list[tuple[str, str]] = []
+    for key, fname in zip(keys, fields):
+        e = norm._keymap.get(key)
+        if e is None:
+            extras.append((key, fname))
+            continue
+        ti, _, unit = e
+        if ti in _GENERIC_ONLY or ti in mapped:
+            return None
+        mapped[ti] = (key, unit)
+    attr_of = dict(zip(keys, fields))
+    defaults = {T_SERVICE: norm.default_service, T_ENV: norm.default_environment}
+    spec: list[tuple[str, Any, Any]] = []
+    for key, fname in zip(keys, fields):
+        e = norm._keymap.get(key)
+        ti = e[0] if e is not None else -1
+        if ti == T_TS:
+            spec.append((fname, str | int | float | None | msgspec.UnsetType, msgspec.UNSET))
+        elif ti == T_LEVEL:
+            spec.append((fname, str | int | None, None))
+        elif ti in _TEXT_FIELDS:
+            spec.append((fname, str, defaults.get(ti, "")))
+        elif ti == T_STATUS:
+            spec.append((fname, int | None, None))
+        elif ti == T_LATENCY:
+            spec.append((fname, int | float | None, None))
+        else:
+            spec.append((fname, Any, msgspec.UNSET))
+    ns = _namespace(norm)
+    lines = [
+        "def build_batch(objs, batch, emit, dead):",
+        "    for k, raw in zip(objs, batch):",
+        "        try:",
+        "            attrs = {}",
+    ]
+    add = lines.append
+    for key, fname in sorted(extras):
+        add(f"            x = k.{fname}")
+        add("            if x is not _UNSET:")
+        add(f"                attrs[{key!r}] = x")
+    body: list[str] = []
+    ts_missing = (
+        "no timestamp field (looked for "
+        + ", ".join(k for k, e in norm._keymap.items() if e[0] == T_TS)
+        + ")"
+    )
+    if T_TS not in mapped:
+        body.append(f"raise _FieldError({ts_missing!r})")
+    else:
+        key = mapped[T_TS][0]
+        body += [
+            f"x = k.{attr_of[key]}",
+            "if x is _UNSET:",
+            f"    raise _FieldError({ts_missing!r})",
+            *_ts_inline(key),
+        ]
+    args = ["ts_ns=ts_ns", "source=raw.source", "position=raw.position", "attrs=attrs"]
+    if T_LEVEL in mapped:
+        body += [
+            f"x = k.{attr_of[mapped[T_LEVEL][0]]}",
+            "level = _levels.get(x)",
+            "if level is None:",
+            "    level = _level_number(x)",
+            "    if x.__class__ is _str and len(_levels) < 4096:",
+            "        _levels[x] = level",
+        ]
+        args.append("level=level")
+    for ti, name in _TEXT_FIELDS.items():
+        if ti == T_TEAM:
+            continue
+        if ti in mapped:
+            args.append(f"{name}=k.{attr_of[mapped[ti][0]]}")
+        elif defaults.get(ti, ""):
+            args.append(f"{name}={defaults[ti]!r}")
+    if T_STATUS in mapped:
+        args.append(f"status=k.{attr_of[mapped[T_STATUS][0]]}")
+    if T_LATENCY in mapped:
+        key, unit = mapped[T_LATENCY]
+        body += [
+            f"x = k.{attr_of[key]}",
+            "try:",
+            f"    latency_ns = None if x is None else _round(x * {unit})",
+            "except OverflowError:",
+            f"    raise _FieldError({'field ' + repr(key) + ': duration out of range: '!r} + repr(x)) from None",
+        ]
+        args.append("latency_ns=latency_ns")
+    team = f"k.{attr_of[mapped[T_TEAM][0]]}" if T_TEAM in mapped else "''"
+    if norm.redactor is not None:
+        ns["_red_text"] = norm.redactor.text
+        ns["_red_attrs"] = norm.redactor.attrs
+        msg = f"k.{attr_of[mapped[T_MSG][0]]}" if T_MSG in mapped else "''"
+        body += [f"message = _red_text({msg})", "if attrs:", "    _red_attrs(attrs)"]
+        args = [a for a in args if not a.startswith("message=")] + ["message=message"]
+    call = ", ".join(args)
+    if norm.catalog is not None:
+        ns["_catalog"] = norm.catalog.services
+        service = (
+            f"k.{attr_of[mapped[T_SERVICE][0]]}"
+            if T_SERVICE in mapped
+            else repr(norm.default_service)
+        )
+        body += [
+            f"e = _catalog.get({service})",
+            "if e is not None:",
+            (
+                f"    rec = _LogRecord({call}, team={team} or e.team, tier=e.tier, owner=e.owner, "
+                "runbook_url=e.runbook_url, dependencies=e.dependencies)"
+            ),
+            "else:",
+            f"    rec = _LogRecord({call}, team={team})",
+        ]
+    else:
+        body.append(
+            f"rec = _LogRecord({call}, team={team})"
+            if T_TEAM in mapped
+            else f"rec = _LogRecord({call})"
+        )
+    lines += _indent(body, 12)
+    lines += [
+        "        except ValueError as exc:",
+        f"            dead(raw, {what + ': '!r} + str(exc))",
+        "            continue",
+        "        emit(rec)",
+    ]
+    exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
+    fn: BatchBuilder = ns["build_batch"]
+    return fn, spec

@@ -24,7 +24,7 @@ import msgspec
 from .._component import BuildContext, Outputs
 from .._records import LogRecord, RawLine
 from .._registry import register
-from ._builder import BatchBuilder, compile_struct_batch
+from ._builder import BatchBuilder, compile_struct_batch, compile_typed_batch
 from ._levels import level_number
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, deadletter, run_parser
@@ -41,17 +41,27 @@ MAX_STRUCT_KEYS = 128
 class _StructPath:
     """The fast path: lines decoded straight into a Struct with a field per
     key seen so far (unknown keys refused, so a new key is noticed and
-    learned), then turned into records by one generated batch loop."""
+    learned), then turned into records by one generated batch loop.
 
-    __slots__ = ("build", "decode", "keys", "known", "norm", "usable")
+    Two Structs: the *typed* one lets msgspec check and default the mapped
+    fields in C (text is a ``str``, status an ``int``...); a batch holding a
+    line that does not fit goes through the *relaxed* one (every field
+    ``Any``), whose loop converts like the normalizer does.  After
+    ``MAX_TYPED_MISSES`` such batches the typed one is no longer tried.
+    """
+
+    __slots__ = ("keys", "known", "norm", "relaxed", "typed", "typed_misses", "usable")
+
+    MAX_TYPED_MISSES = 16
 
     def __init__(self, norm: Normalizer) -> None:
         self.norm = norm
         self.keys: list[str] = []
         self.known: set[str] = set()
-        self.decode: Any = None
-        self.build: BatchBuilder | None = None
+        self.typed: tuple[Any, BatchBuilder] | None = None
+        self.relaxed: tuple[Any, BatchBuilder] | None = None
         self.usable = True
+        self.typed_misses = 0
 
     def learn(self, dicts: Sequence[dict[str, Any]]) -> None:
         new = False
@@ -68,18 +78,39 @@ class _StructPath:
             return
         names = [f"f{i}" for i in range(len(self.keys))]
         build = compile_struct_batch(self.norm, self.keys, names, _WHAT)
-        if build is None:  # trace headers, or two keys for one field: the dict path
+        typed = compile_typed_batch(self.norm, self.keys, names, _WHAT)
+        if build is None or typed is None:  # trace headers, or two keys for one field
             self.usable = False
             return
-        line_type = msgspec.defstruct(
+        rename = dict(zip(names, self.keys))
+        loose = msgspec.defstruct(
             "JsonLine",
             [(n, Any, msgspec.UNSET) for n in names],
-            rename=dict(zip(names, self.keys)),
+            rename=rename,
             forbid_unknown_fields=True,
             gc=False,
         )
-        self.decode = msgspec.json.Decoder(list[line_type]).decode  # type: ignore[valid-type]
-        self.build = build
+        strict = msgspec.defstruct(
+            "TypedJsonLine", typed[1], rename=rename, forbid_unknown_fields=True, gc=False
+        )
+        self.relaxed = (msgspec.json.Decoder(list[loose]).decode, build)  # type: ignore[valid-type]
+        self.typed = (msgspec.json.Decoder(list[strict]).decode, typed[0])  # type: ignore[valid-type]
+
+    def _decode(self, text: str) -> tuple[list[Any], BatchBuilder] | None:
+        if self.typed is not None and self.typed_misses < self.MAX_TYPED_MISSES:
+            try:
+                return self.typed[0](text), self.typed[1]
+            except msgspec.ValidationError:
+                pass  # a new key, or a value of another type
+        if self.relaxed is not None:
+            try:
+                found = self.relaxed[0](text), self.relaxed[1]
+            except msgspec.ValidationError:
+                return None  # a new key (or not an object)
+            if self.typed is not None:
+                self.typed_misses += 1
+            return found
+        return None
 
     def run(
         self, text: str, batch: Sequence[RawLine], outputs: Outputs, out: list[LogRecord]
@@ -87,20 +118,18 @@ class _StructPath:
         """Parse the batch into ``out`` and return None; or return the batch
         decoded as dicts for the dict path (a key needs it); raises
         DecodeError/ValidationError when a line is bad."""
-        objs = None
-        if self.decode is not None:
-            try:
-                objs = self.decode(text)
-            except msgspec.ValidationError:
-                objs = None  # a key not seen before (or not an object)
-        if objs is None:
+        found = self._decode(text)
+        if found is None:
             dicts: list[dict[str, Any]] = _decode_many(text)
             if len(dicts) != len(batch):
                 raise msgspec.DecodeError("line count")
             self.learn(dicts)
             if not self.usable:
                 return dicts
-            objs = self.decode(text)
+            found = self._decode(text)
+            if found is None:
+                raise msgspec.DecodeError("not objects")
+        objs, build = found
         if len(objs) != len(batch):
             raise msgspec.DecodeError("line count")
         norm = self.norm
@@ -108,8 +137,7 @@ class _StructPath:
         def dead(raw: RawLine, reason: str) -> None:
             deadletter(outputs, norm, raw, reason)
 
-        assert self.build is not None
-        self.build(objs, batch, out.append, dead)
+        build(objs, batch, out.append, dead)
         return None
 
 

@@ -35,10 +35,10 @@ def parse_logfmt_line(line: str) -> dict[str, Any]:
     """
     if "\\" in line:
         return _scan(line)  # escapes: the careful way
-    if "\t" in line:
-        line = line.replace("\t", " ")  # tabs separate pairs like spaces (not other whitespace)
     out: dict[str, Any] = {}
     if '"' not in line:
+        if "\t" in line:
+            line = line.replace("\t", " ")  # tabs separate pairs like spaces (no other whitespace)
         for tok in line.split(" "):
             if tok:
                 k, sep, v = tok.partition("=")
@@ -54,6 +54,8 @@ def parse_logfmt_line(line: str) -> dict[str, Any]:
     last = n - 1
     for i in range(0, n, 2):
         seg = parts[i]
+        if "\t" in seg:
+            seg = seg.replace("\t", " ")
         if i and seg[:1] != " " and (seg or i != last):
             return _scan(line)  # text glued to a closing quote
         toks = seg.split(" ")

@@ -145,7 +145,10 @@ def parse_duration_ns(value: Any, unit_ns: int) -> int:
     if isinstance(value, int):
         return value * unit_ns
     if isinstance(value, float):
-        return round(value * unit_ns)
+        try:
+            return round(value * unit_ns)
+        except OverflowError:
+            raise ValueError(f"duration out of range: {value!r}") from None
     if isinstance(value, str):
         s = value.strip()
         num = s.rstrip("abcdefghijklmnopqrstuvwxyzµ")
@@ -159,7 +162,10 @@ def parse_duration_ns(value: Any, unit_ns: int) -> int:
             if u is None:
                 raise ValueError(f"unknown duration unit {unit!r} in {value!r}")
             unit_ns = u
-        return n * unit_ns if isinstance(n, int) else round(n * unit_ns)
+        try:
+            return n * unit_ns if isinstance(n, int) else round(n * unit_ns)
+        except OverflowError:
+            raise ValueError(f"duration out of range: {value!r}") from None
     raise ValueError(f"not a duration: {value!r}")
 
 

@@ -125,6 +125,7 @@ async def test_unusable_fields_are_dead_letters_naming_the_field(raws: Any) -> N
             {"ts": "soon"},
             {"msg": "no time"},
             {"ts": TS, "msg": "fine"},
+            {"ts": TS, "latency_ms": 1e308},
         ],
     )
     assert [r.message for r in out] == ["fine"]
@@ -133,6 +134,7 @@ async def test_unusable_fields_are_dead_letters_naming_the_field(raws: Any) -> N
     assert "field 'latency_ms'" in reasons[2]
     assert "field 'ts'" in reasons[3] and "soon" in reasons[3]
     assert "no timestamp field" in reasons[4]
+    assert "field 'latency_ms': duration out of range" in reasons[6]
     assert all(d.source == "app.log" for d in dead)
 
 
