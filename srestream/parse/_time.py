@@ -56,13 +56,28 @@ def _unit_of(magnitude: float) -> int:
     return 1
 
 
+_MIN_NS = -62_135_596_800 * _NS  # 0001-01-01
+_MAX_NS = 253_402_300_800 * _NS  # 10000-01-01
+
+
+def _in_range(ns: int, value: object) -> int:
+    if not _MIN_NS <= ns < _MAX_NS:
+        raise ValueError(f"timestamp out of range (years 1-9999): {value!r}")
+    return ns
+
+
 def epoch_to_ns(value: float) -> int:
     """An epoch number in s, ms, µs or ns (told apart by magnitude) -> ns."""
+    if value != value:  # NaN
+        raise ValueError("timestamp is NaN")
     unit = _unit_of(abs(value))
     if isinstance(value, int):
-        return value * unit
-    whole = int(value)  # the fraction apart, so 1710054000.25 s is exact
-    return whole * unit + round((value - whole) * unit)
+        return _in_range(value * unit, value)
+    try:
+        whole = int(value)  # the fraction apart, so 1710054000.25 s is exact
+    except OverflowError:
+        raise ValueError(f"timestamp out of range: {value!r}") from None
+    return _in_range(whole * unit + round((value - whole) * unit), value)
 
 
 def _epoch_text_to_ns(s: str) -> int:
@@ -72,7 +87,7 @@ def _epoch_text_to_ns(s: str) -> int:
     ns = int(whole) * unit
     if frac:
         ns += int(frac) * unit // 10 ** len(frac)
-    return ns
+    return _in_range(ns, s)
 
 
 def _to_ns(dt: datetime) -> int:
@@ -434,7 +449,11 @@ class TimestampParser:
             value = float(value) if "." in value else int(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"not an epoch number: {value!r}")  # noqa: TRY004 - bad data is a ValueError: its line goes to the dead letters
-        return int(value) * unit_ns if isinstance(value, int) else round(value * unit_ns)
+        try:
+            ns = int(value) * unit_ns if isinstance(value, int) else round(value * unit_ns)
+        except (OverflowError, ValueError):
+            raise ValueError(f"timestamp out of range: {value!r}") from None
+        return _in_range(ns, value)
 
     def _strptime(self, value: Any) -> int:
         if not isinstance(value, str):

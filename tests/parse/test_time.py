@@ -153,6 +153,10 @@ def test_time_zone_for_naive_times_follows_dst() -> None:
         "32/Oct/2000:13:55:36 -0700",
         True,
         None,
+        10**30,
+        1e300,
+        float("nan"),
+        "99999999999999999999999",
     ],
 )
 def test_bad_timestamps_say_so(bad: object) -> None:
