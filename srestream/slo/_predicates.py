@@ -26,12 +26,12 @@ from typing import Any, Final
 from .._errors import Problem
 
 __all__ = [
-    "compile_predicate",
-    "check_predicate",
-    "predicate_source",
-    "predicate_env",
-    "RECORD_FIELDS",
     "OPERATORS",
+    "RECORD_FIELDS",
+    "check_predicate",
+    "compile_predicate",
+    "predicate_env",
+    "predicate_source",
 ]
 
 # Field -> whether it may be None on a record (typed fields of LogRecord/MetricSample).
@@ -130,7 +130,7 @@ def compile_predicate(spec: dict[str, Any] | None) -> Callable[[Any], bool]:
         return _always
     env = predicate_env()
     src = "lambda r: " + predicate_source(spec, env, "p")
-    fn: Callable[[Any], bool] = eval(compile(src, "<slo predicate>", "eval"), env)  # noqa: S307
+    fn: Callable[[Any], bool] = eval(compile(src, "<slo predicate>", "eval"), env)
     return fn
 
 
@@ -147,10 +147,11 @@ def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: s
         return "True"
     terms: list[str] = []
     for i, (field, cond) in enumerate(spec.items()):
-        if field.startswith("attrs."):
-            expr, typed, nullable = f"r.attrs.get({field[6:]!r})", False, True
-        elif field.startswith("labels."):
-            expr, typed, nullable = f"r.labels.get({field[7:]!r})", False, True
+        if field.startswith(_PREFIXES):
+            # The key goes into env, never into the code text.
+            container, key = field.split(".", 1)
+            env[f"{prefix}_{i}_key"] = key
+            expr, typed, nullable = f"r.{container}.get({prefix}_{i}_key)", False, True
         else:
             expr, typed, nullable = f"r.{field}", True, RECORD_FIELDS[field]
         ops = cond if isinstance(cond, dict) else {("in" if isinstance(cond, list) else "eq"): cond}

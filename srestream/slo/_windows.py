@@ -34,6 +34,7 @@ Memory: the open buckets only (those between the watermark and ``max_ts``)
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+import re
 from contextlib import aclosing
 from typing import Any
 
@@ -46,6 +47,9 @@ from ._records import SliRollup
 from ._spec import SLOSet, SLOSpec
 
 __all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
+
+_FIELD_REF = re.compile(r"\br\.([a-z_]+)")
+"""A record field in generated predicate code (``r.status``)."""
 
 
 class SliCounter:
@@ -126,16 +130,22 @@ class ServiceBuckets:
             "    if c is None:",
             f"        c = PEND[m] = [0] * {width}",
         ]
+        body: list[str] = []
         for j, k in enumerate(self.counters):
             if k.spec.sli.on_metrics != on_metrics:
                 continue
             total, good = k.sources(env, j)
-            lines += [
+            body += [
                 f"    if {total}:",
                 f"        c[{2 * j + 1}] += 1",
                 f"        if {good}:",
                 f"            c[{2 * j}] += 1",
             ]
+        # Read each record field once into a local (attribute loads are the
+        # cost here), then the predicates use the locals.
+        fields = sorted(set(_FIELD_REF.findall("\n".join(body))))
+        lines += [f"    f_{f} = r.{f}" for f in fields]
+        lines += [_FIELD_REF.sub(lambda mt: f"f_{mt.group(1)}", ln) for ln in body]
         exec(compile("\n".join(lines), f"<sli counter {self.service}>", "exec"), env)  # noqa: S102
         fn: Callable[[Any, int], None] = env["count"]
         return fn

@@ -77,3 +77,14 @@ async def test_the_windows_stage_counts_with_the_same_predicates() -> None:
     out = await run_stage(sli_windows, recs, slos=slos)
     got = {r.slo: (r.good, r.total) for r in out}
     assert got == {"pay": (1, 2), "errors": (2, 3)}
+
+
+async def test_attribute_keys_that_look_like_code_are_data() -> None:
+    key = "x.r.status') or True or ('"
+    slos = slo_set(availability(sli={"kind": "ratio", "total": {f"attrs.{key}": 1},
+                                     "good": {"status": {"lt": 500}}}))
+    recs = [LogRecord(ts_ns=T0 + S, service="checkout", status=200, attrs={key: 1}),
+            LogRecord(ts_ns=T0 + 2 * S, service="checkout", status=500, attrs={"other": 1})]
+    out = await run_stage(sli_windows, recs, slos=slos)
+    assert [(r.good, r.total) for r in out] == [(1, 1)]
+    assert compile_predicate({f"attrs.{key}": 1})(recs[0])
