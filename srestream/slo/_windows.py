@@ -33,8 +33,8 @@ Memory: the open buckets only (those between the watermark and ``max_ts``)
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 import re
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from typing import Any
 
