@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from srestream import LogRecord
 from srestream.slo import BurnRateDetector, SliRollup, SliWindows
 
-from .helpers import MIN, S, T0, availability, slo_set
+from .helpers import MIN, T0, S, availability, slo_set
 
 SLOS = slo_set(availability(), availability(service="payments", objective=99))
 
@@ -47,7 +48,7 @@ def test_windows_count_every_record_once_whatever_the_batching(
     # Per key, buckets tile time: contiguous, in order, no overlap.
     for svc in ("checkout", "payments"):
         mine = [r for r in out if r.service == svc]
-        for a, b in zip(mine, mine[1:], strict=False):
+        for a, b in itertools.pairwise(mine):
             assert b.bucket_ts_ns == a.bucket_ts_ns + a.resolution_ns
         for r in mine:
             assert 0 <= r.good <= r.total
