@@ -4,7 +4,7 @@ indicators and log-to-metric correlation (SPEC §3.3, §3.4)."""
 from __future__ import annotations
 
 from ._anomaly import AnomalyDetector, detect_anomalies
-from ._changepoint import Cusum, SeasonalBaseline
+from ._changepoint import Cusum, ErrorRateCusum, SeasonalBaseline
 from ._components import AnomalyDetectorStage, RootCauseStage, TraceCorrelatorStage
 from ._correlator import CORRELATIONS, REQUEST_ID_ATTRS, TraceCorrelator, correlate_traces
 from ._graph import DependencyGraph, downstream_of
@@ -56,6 +56,7 @@ __all__ = [
     "Cusum",
     "DependencyEdge",
     "DependencyGraph",
+    "ErrorRateCusum",
     "LeadingIndicator",
     "Link",
     "LinkMethod",

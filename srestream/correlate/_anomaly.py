@@ -32,7 +32,7 @@ from typing import Any
 
 from .._component import Outputs
 from .._records import LogRecord, Span
-from ._changepoint import Cusum, SeasonalBaseline, poisson_spike
+from ._changepoint import Cusum, ErrorRateCusum, SeasonalBaseline, poisson_spike
 from ._records import Anomaly, AnomalyType
 
 __all__ = ["AnomalyDetector", "detect_anomalies"]
@@ -97,7 +97,7 @@ class AnomalyDetector:
         #            per service [requests, errors, sum log ms, latencies, sum log^2])
         self._open: dict[int, tuple[dict[str, list[Any]], dict[str, list[float]]]] = {}
         self._templates: dict[str, _Template] = {}
-        self._error_cusum: dict[str, Cusum] = {}
+        self._error_cusum: dict[str, ErrorRateCusum] = {}
         self._latency_cusum: dict[str, Cusum] = {}
 
     # ------------------------------------------------------------ feeding
@@ -240,24 +240,13 @@ class AnomalyDetector:
     def _error_change(
         self, service: str, errors: int, total: int, b: int, out: list[Anomaly]
     ) -> None:
-        """Error ratios are binomial and skewed at low rates: the test runs on
-        ``asin(sqrt(ratio))``, whose variance (``1 / 4n``) does not depend on
-        the rate, with sigma at least that; a shift must still be
-        ``error_rate_min_shift`` in plain ratio."""
+        """See :class:`ErrorRateCusum` (asin-sqrt ratios, binomial sigma)."""
         cusum = self._error_cusum.get(service)
         if cusum is None:
-            cusum = self._error_cusum[service] = self._new_cusum(AnomalyType.ERROR_RATE_CHANGE)
+            cusum = self._error_cusum[service] = self._new_error_cusum()
+        mean = cusum.baseline_ratio()
         ratio = errors / total
-        cusum.min_sigma = 0.5 / math.sqrt(total)
-        base = cusum.values()
-        # The mean of transformed ratios underestimates the rate (Jensen):
-        # the reference is the transform of the mean ratio instead.
-        mean = math.fsum(math.sin(y) ** 2 for y in base) / len(base) if base else 0.0
-        onset = cusum.update(
-            b, math.asin(math.sqrt(ratio)),
-            significant=ratio - mean >= self.error_rate_min_shift,
-            reference=math.asin(math.sqrt(mean)),
-        )  # fmt: skip
+        onset = cusum.update(b, errors, total)
         if onset is not None:
             out.append(
                 Anomaly(
@@ -267,6 +256,13 @@ class AnomalyDetector:
                     summary=f"{service} error rate change: {mean:.4g} -> {ratio:.4g}",
                 )
             )  # fmt: skip
+
+    def _new_error_cusum(self) -> ErrorRateCusum:
+        return ErrorRateCusum(
+            min_shift=self.error_rate_min_shift, baseline_buckets=self.baseline_buckets,
+            min_baseline=self.min_baseline, drift=self.cusum_drift,
+            threshold=self.cusum_threshold,
+        )  # fmt: skip
 
     def _latency_change(
         self, service: str, b: int, log_sum: float, n: int, log_sq: float, out: list[Anomaly]
@@ -278,7 +274,7 @@ class AnomalyDetector:
         baseline."""
         cusum = self._latency_cusum.get(service)
         if cusum is None:
-            cusum = self._latency_cusum[service] = self._new_cusum(AnomalyType.LATENCY_CHANGE)
+            cusum = self._latency_cusum[service] = self._new_latency_cusum()
         value = log_sum / n
         var = max(0.0, log_sq / n - value * value)
         cusum.min_sigma = max(0.05, math.sqrt(var / n))
@@ -296,19 +292,14 @@ class AnomalyDetector:
                 )
             )  # fmt: skip
 
-    def _new_cusum(self, kind: str) -> Cusum:
-        """Error ratios: sigma at least 1 point (more per bucket, see
-        ``_error_change``); log latency: sigma at least 0.05 (5%), shifts of
-        at least ``log(1 + latency_min_shift_ratio)``."""
-        if kind == AnomalyType.ERROR_RATE_CHANGE:  # on asin(sqrt(ratio)), see _error_change
-            sigma, rel_sigma, shift, rel_shift = 0.01, 0.0, 0.0, 0.0
-        else:  # on log latency, see _latency_change
-            sigma, rel_sigma = 0.05, 0.0
-            shift, rel_shift = math.log1p(self.latency_min_shift_ratio), 0.0
+    def _new_latency_cusum(self) -> Cusum:
+        """On log latency: sigma at least 0.05 (5%, more per bucket, see
+        ``_latency_change``), shifts of at least ``log(1 + latency_min_shift_ratio)``."""
         return Cusum(
             baseline_buckets=self.baseline_buckets, min_baseline=self.min_baseline,
-            min_sigma=sigma, relative_sigma=rel_sigma, min_shift=shift,
-            relative_shift=rel_shift, drift=self.cusum_drift, threshold=self.cusum_threshold,
+            min_sigma=0.05, relative_sigma=0.0,
+            min_shift=math.log1p(self.latency_min_shift_ratio), drift=self.cusum_drift,
+            threshold=self.cusum_threshold,
         )  # fmt: skip
 
     def _bound(self) -> None:
@@ -351,15 +342,16 @@ class AnomalyDetector:
             tpl.spiking = spiking
             tpl.baseline.restore(base)
             self._templates[tid] = tpl
-        for key, target, kind in (
-            ("error_cusum", self._error_cusum, AnomalyType.ERROR_RATE_CHANGE),
-            ("latency_cusum", self._latency_cusum, AnomalyType.LATENCY_CHANGE),
-        ):
-            target.clear()
-            for service, snap in state[key].items():
-                c = self._new_cusum(kind)
-                c.restore(snap)
-                target[service] = c
+        self._error_cusum.clear()
+        for service, snap in state["error_cusum"].items():
+            e = self._new_error_cusum()
+            e.restore(snap)
+            self._error_cusum[service] = e
+        self._latency_cusum.clear()
+        for service, snap in state["latency_cusum"].items():
+            c = self._new_latency_cusum()
+            c.restore(snap)
+            self._latency_cusum[service] = c
 
 
 async def detect_anomalies(

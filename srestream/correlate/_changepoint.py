@@ -11,8 +11,9 @@
   ``min_shift`` (absolute) or ``relative_shift`` (of the baseline mean)
   never accumulate.  The baseline is frozen during an excursion (a change
   must not teach the baseline that it is normal); the detector re-arms when
-  the sum returns to zero, and a shift that lasts ``baseline_buckets``
-  becomes the new baseline.
+  the sum returns to zero or after ``rearm_buckets`` quiet buckets following
+  an alarm (the episode is over), and a shift that lasts
+  ``baseline_buckets`` becomes the new baseline.
 * :class:`SeasonalBaseline` — the expected count of a series at a slot of
   its season (e.g. minute-of-day): an exponentially weighted mean of that
   slot in past seasons, taking the largest of the slot and its two
@@ -33,7 +34,7 @@ import math
 from collections import deque
 from typing import Any
 
-__all__ = ["Cusum", "SeasonalBaseline"]
+__all__ = ["Cusum", "ErrorRateCusum", "SeasonalBaseline"]
 
 
 class Cusum:
@@ -42,6 +43,7 @@ class Cusum:
     __slots__ = (
         "_alarmed",
         "_base",
+        "_quiet",
         "_run",
         "_run_z",
         "_start",
@@ -51,6 +53,7 @@ class Cusum:
         "min_baseline",
         "min_shift",
         "min_sigma",
+        "rearm_buckets",
         "relative_shift",
         "relative_sigma",
         "threshold",
@@ -67,7 +70,10 @@ class Cusum:
         relative_shift: float = 0.0,
         drift: float = 0.5,
         threshold: float = 5.0,
+        rearm_buckets: int = 3,
     ) -> None:
+        self.rearm_buckets = rearm_buckets
+        self._quiet = 0
         self.baseline_buckets = baseline_buckets
         self.min_baseline = min_baseline
         self.min_sigma = min_sigma
@@ -123,6 +129,15 @@ class Cusum:
         if not significant:
             # Too small a shift to matter to anyone: it may not accumulate.
             z = min(z, 0.0)
+            if self._alarmed:
+                self._quiet += 1
+                if self._quiet >= self.rearm_buckets:
+                    # Back to normal for a while: that episode is over.
+                    self._end_excursion()
+                    self._base.append(value)
+                    return None
+        elif self._alarmed:
+            self._quiet = 0
         s = self._sum + z - self.drift
         if s <= 0.0:
             if not self._alarmed:  # a blip, not a change: it is normal variation
@@ -153,6 +168,14 @@ class Cusum:
             return self._best_split()
         return None
 
+    def _end_excursion(self) -> None:
+        self._sum = 0.0
+        self._start = None
+        self._alarmed = False
+        self._run = []
+        self._run_z = []
+        self._quiet = 0
+
     def _best_split(self) -> int:
         """The bucket of the excursion where a step up fits best: the split
         ``j`` maximising ``(sum of z from j)^2 / (values from j)``, the
@@ -176,15 +199,74 @@ class Cusum:
     def snapshot(self) -> list[Any]:
         return [
             list(self._base), self._sum, self._start, self._alarmed, self._run,
-            [list(x) for x in self._run_z],
+            [list(x) for x in self._run_z], self._quiet,
         ]  # fmt: skip
 
     def restore(self, state: list[Any]) -> None:
-        base, self._sum, self._start, self._alarmed, run, run_z = state
+        base, self._sum, self._start, self._alarmed, run, run_z, self._quiet = state
         self._run = [float(x) for x in run]
         self._run_z = [(int(b), float(z)) for b, z in run_z]
         self._base = deque((float(x) for x in base), maxlen=self.baseline_buckets)
         self._sum = float(self._sum)
+
+
+class ErrorRateCusum:
+    """CUSUM of an error ratio (errors out of requests per bucket).
+
+    Error ratios are binomial and skewed at low rates: the test runs on
+    ``asin(sqrt(ratio))``, whose variance (``1 / 4n``) does not depend on the
+    rate, with sigma at least that for the bucket's ``n``; the reference is
+    the transform of the baseline's mean ratio (the mean of transformed
+    values underestimates it); a shift must be ``min_shift`` in plain ratio.
+
+    >>> c = ErrorRateCusum(min_shift=0.02)
+    >>> [c.update(b, e, 40) for b, e in enumerate([0, 1, 0, 0, 1, 0, 0, 12, 14])][-3:]
+    [None, None, 7]
+    """
+
+    __slots__ = ("cusum", "min_shift")
+
+    def __init__(
+        self,
+        *,
+        min_shift: float = 0.02,
+        baseline_buckets: int = 30,
+        min_baseline: int = 5,
+        drift: float = 0.5,
+        threshold: float = 8.0,
+    ) -> None:
+        self.min_shift = min_shift
+        self.cusum = Cusum(
+            baseline_buckets=baseline_buckets, min_baseline=min_baseline, min_sigma=0.01,
+            relative_sigma=0.0, drift=drift, threshold=threshold,
+        )  # fmt: skip
+
+    def baseline_ratio(self) -> float:
+        base = self.cusum.values()
+        return math.fsum(math.sin(y) ** 2 for y in base) / len(base) if base else 0.0
+
+    def update(self, bucket: int, errors: int, total: int) -> int | None:
+        """Feed one bucket; the onset bucket when this one raises the alarm."""
+        if total <= 0:
+            return None
+        ratio = min(1.0, errors / total)
+        cusum = self.cusum
+        cusum.min_sigma = 0.5 / math.sqrt(total)
+        mean = self.baseline_ratio()
+        return cusum.update(
+            bucket, math.asin(math.sqrt(ratio)), significant=ratio - mean >= self.min_shift,
+            reference=math.asin(math.sqrt(mean)),
+        )  # fmt: skip
+
+    @property
+    def score(self) -> float:
+        return self.cusum.score
+
+    def snapshot(self) -> list[Any]:
+        return self.cusum.snapshot()
+
+    def restore(self, state: list[Any]) -> None:
+        self.cusum.restore(state)
 
 
 class SeasonalBaseline:

@@ -136,6 +136,7 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     lookback: Duration = Duration.parse("1h")
     deploy_window: Duration = Duration.parse("30m")
     evidence_lag: Duration = Duration.parse("0s")
+    recency_half_life: Duration = Duration.parse("5m")
     max_wait: Duration = Duration.parse("10m")
     max_candidates: Positive = 5
 
@@ -146,6 +147,7 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
         return RootCauseAnalyzer(
             lookback_ns=int(self.lookback), deploy_window_ns=int(self.deploy_window),
             evidence_lag_ns=int(self.evidence_lag), max_wait_ns=int(self.max_wait),
+            recency_half_life_ns=int(self.recency_half_life),
             max_candidates=self.max_candidates,
         )  # fmt: skip
 

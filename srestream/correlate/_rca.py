@@ -7,10 +7,14 @@ in [0, 1] and a weighted sum:
 ========================  ======  ============================================
 evidence                  weight  score
 ========================  ======  ============================================
-``trace``                 0.35    share of failing traces whose root-cause
-                                  span is in the service
+``trace``                 0.35    share of failing traces (through the
+                                  alerting service, when trace summaries are
+                                  given) whose root-cause span is in the
+                                  service, each weighted by its recency
+                                  (half-life ``recency_half_life_ns``)
 ``onset``                 0.25    1 for the earliest error onset, 1/2 for the
-                                  next, 1/3 ...
+                                  next, 1/3 ... (services still erring
+                                  near the alert only)
 ``dependency_graph``      0.20    the service errs while none of its callees
                                   does (1) or while some do (0.3); halved when
                                   the alerting service does not depend on it
@@ -20,10 +24,12 @@ evidence                  weight  score
                                   the service, 0.5 each
 ========================  ======  ============================================
 
-A service's error onset is the first bucket of an upward CUSUM change of
-its error ratio inside the lookback window (or the onset of an
-``error_rate_change`` anomaly, whichever is earlier); a service that errs
-from the first bucket has its first erroring bucket as onset.  Ties are
+A service's error onset is the first bucket of the latest upward CUSUM
+change of its error ratio inside the window (or the onset of a later
+``error_rate_change`` anomaly); a service that errs from the first bucket
+has its first erroring bucket as onset.  The window is the lookback, narrowed
+to ``incident_margin_ns`` before the alerting service's own onset when it
+has one, so that an earlier, unrelated incident is not blamed.  Ties are
 broken by service name, so the ranking is deterministic.
 """
 
@@ -33,9 +39,16 @@ from collections.abc import Iterable, Sequence
 
 from .._output import rfc3339_ms
 from .._records import Event
-from ._changepoint import Cusum
+from ._changepoint import ErrorRateCusum
 from ._graph import downstream_of
-from ._records import Anomaly, AnomalyType, CandidateEvidence, DependencyEdge, ServiceStats
+from ._records import (
+    Anomaly,
+    AnomalyType,
+    CandidateEvidence,
+    DependencyEdge,
+    ServiceStats,
+    TraceSummary,
+)
 
 __all__ = ["WEIGHTS", "error_onsets", "rank_root_causes"]
 
@@ -51,34 +64,82 @@ WEIGHTS: dict[str, float] = {
 def error_onsets(
     stats: Iterable[ServiceStats], *, min_requests: int = 5, min_shift: float = 0.05
 ) -> dict[str, int]:
-    """Each service's error onset (ns) in ``stats`` (see module doc): a rise
-    of the error ratio by at least ``min_shift`` that CUSUM confirms."""
-    series: dict[str, list[tuple[int, float, int]]] = {}
+    """Each service's latest error onset (ns) in ``stats``: the start of the
+    most recent rise of its error ratio by at least ``min_shift`` that an
+    :class:`ErrorRateCusum` confirms (see module doc)."""
+    series: dict[str, list[tuple[int, int, int]]] = {}
     for s in stats:
         requests = s.spans if s.spans else s.logs
         errors = s.errors if s.spans else s.error_logs
         if requests >= min_requests or errors:
-            series.setdefault(s.service, []).append(
-                (s.ts_ns, errors / requests if requests else 1.0, errors)
-            )
+            series.setdefault(s.service, []).append((s.ts_ns, errors, max(requests, errors)))
     onsets: dict[str, int] = {}
     for service, points in series.items():
         points.sort()
-        cusum = Cusum(baseline_buckets=30, min_baseline=3, min_sigma=0.01, min_shift=min_shift)
+        cusum = ErrorRateCusum(min_shift=min_shift, min_baseline=3, threshold=5.0)
         found = None
-        for ts, ratio, _ in points:
-            onset = cusum.update(ts, ratio)
+        for ts, errors, requests in points:
+            onset = cusum.update(ts, errors, requests)
             if onset is not None:
                 found = onset
-                break
         if found is None:
             # Too little history for a change point: erring from the start?
-            head = points[: cusum.min_baseline]
-            if head and all(e > 0 for _, _, e in head):
+            head = points[:3]
+            if head and all(e > 0 for _, e, _ in head):
                 found = head[0][0]
         if found is not None:
             onsets[service] = found
     return onsets
+
+
+def _onsets(
+    window: Sequence[ServiceStats], anomalies: Sequence[Anomaly], start: int, until: int
+) -> dict[str, int]:
+    """Latest error onsets from the statistics, or from ``error_rate_change``
+    anomalies of ``[start, until]`` when those are later."""
+    onsets = error_onsets(window)
+    for a in anomalies:
+        if (
+            a.anomaly_type == AnomalyType.ERROR_RATE_CHANGE
+            and start <= a.onset_ts_ns
+            and a.ts_ns <= until
+            and a.service
+            and a.onset_ts_ns > onsets.get(a.service, a.onset_ts_ns - 1)
+        ):
+            onsets[a.service] = a.onset_ts_ns
+    return onsets
+
+
+def _trace_blame(
+    service: str,
+    window: Sequence[ServiceStats],
+    traces: Sequence[TraceSummary],
+    start: int,
+    until: int,
+    half_life_ns: int,
+) -> tuple[dict[str, float], str]:
+    """Weighted root-cause counts per service: of the failing traces in the
+    window that went through the alerting service when there are trace
+    summaries (failures elsewhere are not this alert's), else of all failing
+    traces (the correlator's per-service counts).  A failure ``age`` before
+    the alert weighs ``0.5 ** (age / half_life)``: what fails now explains
+    an alert better than what failed half an hour ago."""
+
+    def weight(ts: int) -> float:
+        return 0.5 ** (max(0, until - ts) / half_life_ns) if half_life_ns > 0 else 1.0
+
+    counts: dict[str, float] = {}
+    failing = [t for t in traces if t.error and t.root_cause_service and start <= t.ts_ns <= until]
+    touching = [t for t in failing if service in t.error_services]
+    for t in touching or failing:
+        counts[t.root_cause_service] = counts.get(t.root_cause_service, 0.0) + weight(t.ts_ns)
+    if counts:
+        return counts, f" through {service}" if touching else ""
+    for s in window:
+        if s.root_causes:
+            w = weight(s.ts_ns + s.bucket_ns) * s.root_causes
+            counts[s.service] = counts.get(s.service, 0.0) + w
+    return counts, ""
 
 
 def rank_root_causes(
@@ -89,33 +150,45 @@ def rank_root_causes(
     edges: Sequence[DependencyEdge] = (),
     deploys: Sequence[Event] = (),
     anomalies: Sequence[Anomaly] = (),
+    traces: Sequence[TraceSummary] = (),
     lookback_ns: int = 3_600_000_000_000,
     deploy_window_ns: int = 1_800_000_000_000,
+    incident_margin_ns: int = 900_000_000_000,
+    recency_half_life_ns: int = 300_000_000_000,
     max_candidates: int = 5,
 ) -> list[CandidateEvidence]:
     """Rank candidate root-cause services for an alert on ``service`` raised
     at ``until_ts_ns``; only evidence from ``[until - lookback, until]`` is
-    used, so the answer does not depend on what arrived afterwards."""
+    used, so the answer does not depend on what arrived afterwards.  When
+    the alerting service's own errors have an onset, the evidence window
+    narrows to ``incident_margin_ns`` before it: an earlier incident inside
+    the lookback must not take the blame for this one."""
     start = until_ts_ns - lookback_ns
     window = [s for s in stats if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until_ts_ns]
-    root_causes: dict[str, int] = {}
-    erring: set[str] = set()
+    # Onsets need the whole lookback as baseline; the window only filters them.
+    onsets = _onsets(window, anomalies, start, until_ts_ns)
+    own = onsets.get(service)
+    if own is not None and own - incident_margin_ns > start:
+        start = own - incident_margin_ns
+        window = [s for s in window if start <= s.ts_ns]
+        onsets = {svc: t for svc, t in onsets.items() if t >= start}
+    erring: set[str] = set(onsets)
     for s in window:
-        if s.root_causes:
-            root_causes[s.service] = root_causes.get(s.service, 0) + s.root_causes
         if s.errors or (not s.spans and s.error_logs):
             erring.add(s.service)
-    onsets = error_onsets(window)
-    for a in anomalies:
-        if (
-            a.anomaly_type == AnomalyType.ERROR_RATE_CHANGE
-            and start <= a.onset_ts_ns
-            and a.ts_ns <= until_ts_ns
-            and a.service
-        ):
-            erring.add(a.service)
-            if a.onset_ts_ns < onsets.get(a.service, a.onset_ts_ns + 1):
-                onsets[a.service] = a.onset_ts_ns
+    # Services whose errors stopped long before the alert are not its cause.
+    size = window[0].bucket_ns if window else 0
+    recent = until_ts_ns - max(2 * recency_half_life_ns, 2 * size)
+    active = {
+        s.service for s in window
+        if s.ts_ns + s.bucket_ns > recent and (s.errors or (not s.spans and s.error_logs))
+    }  # fmt: skip
+    if active:
+        erring &= active
+        onsets = {svc: t for svc, t in onsets.items() if svc in active}
+    root_causes, through = _trace_blame(
+        service, window, traces, start, until_ts_ns, recency_half_life_ns
+    )
     adjacency: dict[str, list[str]] = {}
     for e in edges:
         adjacency.setdefault(e.caller, []).append(e.callee)
@@ -137,7 +210,7 @@ def rank_root_causes(
     candidates = set(root_causes) | set(onsets) | erring | set(templates)
     candidates |= {s for s in deploys_by if s in erring or s in reachable}
     candidates.discard("")
-    slack = window[0].bucket_ns if window else 0
+    slack = size
     total_rc = sum(root_causes.values())
     onset_rank = {t: k for k, t in enumerate(sorted(set(onsets.values())))}
     out = []
@@ -145,7 +218,7 @@ def rank_root_causes(
         evidence: list[str] = []
         trace = root_causes.get(cand, 0) / total_rc if total_rc else 0.0
         if trace:
-            evidence.append(f"root-cause span of {trace:.0%} of failing traces")
+            evidence.append(f"root cause of {trace:.0%} of recent failing traces{through}")
         onset_ts = onsets.get(cand)
         onset = 0.0
         if onset_ts is not None:

@@ -1,7 +1,8 @@
 """The ``root_cause`` stage: alerts in, alerts with candidates out.
 
 Its inputs are the alert stream (``burn_rate``) and the evidence streams: the
-correlator's ``service_stats`` and ``dependency`` records (its output, or
+correlator's ``service_stats``, ``dependency`` and failing ``trace_summary``
+records (its output, or
 just its ``correlations`` side output), the detectors' ``anomaly`` records and
 deploy :class:`~srestream.Event` records.  Evidence is kept for the lookback
 window only (bounded memory) and is not forwarded; neither is raw telemetry
@@ -46,7 +47,7 @@ from ._records import (
 __all__ = ["RootCauseAnalyzer", "rank_alert_causes"]
 
 # Arrive on evidence edges, are not forwarded.
-_CONSUMED = (LogRecord, Span, MetricSample, RawLine, Event, TraceSummary, Link, CallTreeRecord,
+_CONSUMED = (LogRecord, Span, MetricSample, RawLine, Event, Link, CallTreeRecord,
              LeadingIndicator)  # fmt: skip
 
 
@@ -62,7 +63,11 @@ class RootCauseAnalyzer:
         evidence_lag_ns: int = 0,
         max_wait_ns: int = 600_000_000_000,
         max_pending_records: int = 100_000,
+        max_failing_traces: int = 100_000,
+        recency_half_life_ns: int = 300_000_000_000,
     ) -> None:
+        self.recency_half_life_ns = recency_half_life_ns
+        self.max_failing_traces = max_failing_traces
         self.lookback_ns = lookback_ns
         self.deploy_window_ns = deploy_window_ns
         self.max_candidates = max_candidates
@@ -78,6 +83,7 @@ class RootCauseAnalyzer:
         self._edges: deque[DependencyEdge] = deque()
         self._deploys: deque[Event] = deque()
         self._anomalies: deque[Anomaly] = deque()
+        self._failing: deque[TraceSummary] = deque()  # failing traces only
         self._queue: deque[Any] = deque()  # forwarded records waiting behind an alert
 
     def process(self, batch: Sequence[Any]) -> list[Any]:
@@ -95,6 +101,11 @@ class RootCauseAnalyzer:
                 self._edges.append(rec)
             elif t is Anomaly:
                 self._anomalies.append(rec)
+            elif t is TraceSummary:
+                if rec.error and rec.root_cause_service:
+                    self._failing.append(rec)
+                    if len(self._failing) > self.max_failing_traces:
+                        self._failing.popleft()
             elif t is Event:
                 if rec.event_type == "deploy":
                     self._deploys.append(rec)
@@ -152,6 +163,8 @@ class RootCauseAnalyzer:
             edges=[e for e in edges if e.ts_ns == latest],
             deploys=list(self._deploys),
             anomalies=list(self._anomalies),
+            traces=list(self._failing),
+            recency_half_life_ns=self.recency_half_life_ns,
             lookback_ns=self.lookback_ns,
             deploy_window_ns=self.deploy_window_ns,
             max_candidates=self.max_candidates,
@@ -177,7 +190,7 @@ class RootCauseAnalyzer:
                 w = min(w, rec.ts_ns)
                 break
         horizon = w - self.lookback_ns - self.deploy_window_ns - self.evidence_lag_ns
-        for q in (self._stats, self._edges, self._deploys, self._anomalies):
+        for q in (self._stats, self._edges, self._deploys, self._anomalies, self._failing):
             while q and q[0].ts_ns < horizon:
                 q.popleft()
 
@@ -190,6 +203,7 @@ class RootCauseAnalyzer:
                 "edges": list(self._edges),
                 "deploys": list(self._deploys),
                 "anomalies": list(self._anomalies),
+                "failing": list(self._failing),
                 "queue": [
                     [type(r).__module__, type(r).__qualname__, msgspec.to_builtins(r)]
                     for r in self._queue
@@ -213,6 +227,7 @@ class RootCauseAnalyzer:
         self._edges = deque(msgspec.convert(state["edges"], list[DependencyEdge]))
         self._deploys = deque(msgspec.convert(state["deploys"], list[Event]))
         self._anomalies = deque(msgspec.convert(state["anomalies"], list[Anomaly]))
+        self._failing = deque(msgspec.convert(state.get("failing", []), list[TraceSummary]))
 
 
 def _is_alert(rec: Any) -> bool:

@@ -32,6 +32,7 @@ class Cascade:
     interval_ns: int = SECOND
     start_ns: int = T0
     fail_at_ns: int | None = None
+    fail_until_ns: int | None = None
     fail_ratio: float = 0.6
     failing_service: str = "db"
     background_error_ratio: float = 0.0
@@ -52,9 +53,11 @@ class Cascade:
         return out
 
     def _request(self, rng: random.Random, i: int, t: int) -> list[object]:
-        trace_id = f"{i:032x}"
-        request_id = f"req-{i}"
+        trace_id = f"{self.seed:08x}{i:024x}"
+        request_id = f"req-{self.seed}-{i}"
         failing = self.fail_at_ns is not None and t >= self.fail_at_ns
+        if self.fail_until_ns is not None and t >= self.fail_until_ns:
+            failing = False
         # (service, name, parent index, start offset ms, duration ms)
         calls = [
             ("web", "GET /checkout", -1, 0, 60),

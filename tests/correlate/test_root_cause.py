@@ -294,3 +294,25 @@ def test_snapshot_keeps_records_waiting_behind_an_alert() -> None:
     out = second.process(evidence)
     assert [type(r).__name__ for r in out] == ["Alert", "RootCauseRanking", "Budget"]
     assert out[2] == _budget(27)
+
+
+def test_an_earlier_incident_in_the_lookback_does_not_take_the_blame() -> None:
+    # db fails from minute 5 to 15 (and recovers), cache from minute 35 on,
+    # after a deploy of cache; the page at minute 38 is about the cache.
+    first = Cascade(seed=31, requests=1200, fail_at_ns=T0 + 5 * MINUTE,
+                    fail_until_ns=T0 + 15 * MINUTE, fail_ratio=0.9).generate()  # fmt: skip
+    second = Cascade(seed=32, requests=1200, start_ns=T0 + 20 * MINUTE,
+                     fail_at_ns=T0 + 35 * MINUTE, failing_service="cache",
+                     fail_ratio=0.3).generate()  # fmt: skip
+    tc = TraceCorrelator(bucket_ns=MINUTE, forward_records=False, emit_links=False)
+    evidence = tc.process([*first, *second]) + tc.finish()
+    deploy = Event(ts_ns=T0 + 34 * MINUTE, event_type="deploy", service="cache")
+    _, ranking = _rank(evidence, deploy, alert=_alert(ts=T0 + 38 * MINUTE))
+    top = ranking.candidates[0]
+    assert top.service == "cache" and top.deploy_ts_ns == deploy.ts_ns
+    assert "db" not in [c.service for c in ranking.candidates[:1]]
+    by = {c.service: c for c in ranking.candidates}
+    assert "db" not in by or by["db"].onset == 0.0
+    # The same evidence during the first incident blames the datastore.
+    _, during = _rank(evidence, deploy, alert=_alert(ts=T0 + 8 * MINUTE))
+    assert during.candidates[0].service == "db"

@@ -127,7 +127,7 @@ def test_logs_without_trace_ids_are_linked_by_request_id_and_time_window() -> No
     for lk in links:
         log = logs[(lk.source, lk.position)]
         request_no = lk.position // 10
-        assert lk.trace_id == f"{request_no:032x}", lk
+        assert lk.trace_id == f"{cascade.seed:08x}{request_no:024x}", lk
         if lk.method == LinkMethod.TRACE:
             assert log.trace_id
         elif lk.method == LinkMethod.REQUEST_ID:
