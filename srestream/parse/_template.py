@@ -59,6 +59,92 @@ def _plain_literal(lit: str) -> str | None:
     return "".join(out)
 
 
+def _without_optional_groups(template: str) -> str | None:
+    """The template with every ``(...)?`` removed, or None if it has other
+    regex syntax than optional groups (then nothing is known up front)."""
+    out: list[str] = []
+    i = 0
+    n = len(template)
+    while i < n:
+        c = template[i]
+        if c == "\\":
+            out.append(template[i : i + 2])
+            i += 2
+            continue
+        if c == "(":
+            depth = 0
+            j = i
+            while j < n:
+                if template[j] == "\\":
+                    j += 2
+                    continue
+                if template[j] == "(":
+                    depth += 1
+                elif template[j] == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            if j >= n or template[j + 1 : j + 2] != "?":
+                return None
+            i = j + 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+Need = tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...], re.Pattern[str] | None]
+
+
+def _piece(literal: str, *, at_end: bool) -> re.Pattern[str]:
+    """A literal (a space = a run of whitespace) as a linear-time pattern
+    that consumes as little as it can (a trailing run matches one char)."""
+    parts = literal.split(" ")
+    rx = r"\s+".join(re.escape(p) for p in parts)
+    if literal.endswith(" ") and rx.endswith(r"\s+"):
+        rx = rx[:-3] + r"\s+?"
+    return re.compile(rx + (r"\Z" if at_end else ""), re.DOTALL)
+
+
+def _feasibility(template: str) -> Need | None:
+    """What a line must contain, in order, for the template to match it.
+
+    Every field matches anything (lazily), so a line matches exactly when
+    the mandatory literals can be placed in order, each as early as
+    possible: a linear check that spares the regular expression the lines
+    it would reject after exponential backtracking.  None when the template
+    has regex syntax beyond escapes and optional groups."""
+    bare = _without_optional_groups(template)
+    if bare is None:
+        return None
+    pieces = _FIELD.split(bare)
+    literals = [_plain_literal(re.sub(" +", " ", lit)) for lit in pieces[0::2]]
+    if any(lit is None for lit in literals):
+        return None
+    lits = [lit for lit in literals if lit is not None]
+    head = _piece(lits[0], at_end=False) if lits[0] else None
+    tail = _piece(lits[-1], at_end=True) if lits[-1] and len(lits) > 1 else None
+    inner = tuple(_piece(lit, at_end=False) for lit in lits[1:-1] if lit)
+    return head, inner, tail
+
+
+def _feasible(need: Need, line: str) -> bool:
+    head, inner, tail = need
+    pos = 0
+    if head is not None:
+        m = head.match(line)
+        if m is None:
+            return False
+        pos = m.end()
+    for rx in inner:
+        m = rx.search(line, pos)
+        if m is None:
+            return False
+        pos = m.end()
+    return tail is None or tail.search(line, pos) is not None
+
+
 class HeaderTemplate:
     """A compiled header template.
 
@@ -67,7 +153,17 @@ class HeaderTemplate:
     {'Date': '17/06/09', 'Time': '20:10:40', 'Level': 'INFO', 'Component': 'spark.SecurityManager', 'Content': 'Changing view acls to: yarn'}
     """
 
-    __slots__ = ("_optional", "_plan", "_prefix", "_steps", "_suffix", "names", "regex", "template")
+    __slots__ = (
+        "_need",
+        "_optional",
+        "_plan",
+        "_prefix",
+        "_steps",
+        "_suffix",
+        "names",
+        "regex",
+        "template",
+    )
 
     def __init__(self, template: str) -> None:
         self.template = template
@@ -100,6 +196,7 @@ class HeaderTemplate:
         self._steps = tuple((p, len(p), p[0] == " ", p[-1] == " ") for p in self._plan or ())
         # Unmatched optional groups come back as None: only then filter them.
         self._optional = self._plan is None and any(c in "?*|" for c in "".join(literals))
+        self._need = _feasibility(template)
 
     def match(self, line: str) -> dict[str, str] | None:
         """The fields of ``line`` (stripped), or None if it does not match."""
@@ -108,6 +205,8 @@ class HeaderTemplate:
             fields = self._split(line)
             if fields is not None:
                 return fields
+        if self._need is not None and not _feasible(self._need, line):
+            return None  # (and the regex is not tried: it backtracks badly on misses)
         m = self.regex.match(line)
         if m is None:
             return None

@@ -8,6 +8,8 @@ import json
 import pathlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from srestream import LogRecord
 from srestream._component import Outputs
@@ -121,3 +123,30 @@ async def test_levels_of_systems_with_a_level_field() -> None:
     assert [r.level for r in out] == [names[row["Level"]] for row in rows]
     # 081109 203615 is 2008-11-09T20:36:15Z
     assert out[0].ts_ns == rfc3339_to_ns("2008-11-09T20:36:15Z")
+
+
+@given(
+    st.sampled_from(SYSTEMS),
+    st.text(alphabet=" \t:[]-@|()a1", max_size=30),
+)
+@settings(max_examples=1500, deadline=None)
+def test_split_plan_and_feasibility_agree_with_the_regex(system: str, line: str) -> None:
+    """The fast paths are shortcuts of logparser's regular expression: on
+    any line they give what the regular expression gives."""
+    template = HeaderTemplate(SETTINGS[system]["log_format"])
+    m = template.regex.match(line.strip())
+    expected = None if m is None else {k: v for k, v in m.groupdict().items() if v is not None}
+    assert template.match(line) == expected
+
+
+def test_lines_that_do_not_match_fail_fast() -> None:
+    """Without the linear pre-check, logparser's regex backtracks for
+    minutes on these (every field can stretch over every space)."""
+    import time
+
+    for system in SYSTEMS:
+        template = HeaderTemplate(SETTINGS[system]["log_format"])
+        for line in (" ".join(["w"] * 3000), " ".join(["w:"] * 3000), "x\t" * 3000):
+            start = time.perf_counter()
+            template.match(line)
+            assert time.perf_counter() - start < 0.5, (system, line[:20])
