@@ -20,6 +20,10 @@ Figures (medians of ``--runs`` runs, each with a fresh correlator):
   correlator added to the peak (its buffer is bounded by ``max_traces``);
 * ``anomaly_detector_records_per_s``: the anomaly detector over the same
   records (median of the runs) and the ``anomalies`` it found;
+* ``rca``: per fault of the workload (ground truth), how many pages on the
+  culprit and on the services it affected, 3 minutes into the fault, rank
+  the culprit first (``root_cause`` over the correlator's and detector's
+  output and the deploy events);
 * ``traces``, ``max_open_traces``, ``links`` and ``root_cause_first``
   (whether the outage's datastore is the most frequent root-cause service
   of failing traces during the outage, from the workload's ground truth).
@@ -37,17 +41,26 @@ from typing import Any
 
 from bench._common import arg_parser, decode_rate, median, percentiles, read_lines, result, workload
 from srestream._component import Outputs
-from srestream._records import RawLine, Span
-from srestream.correlate import AnomalyDetector, Link, TraceCorrelator, TraceSummary
+from srestream._records import Event, RawLine, Span
+from srestream.correlate import (
+    AnomalyDetector,
+    Link,
+    RootCauseAnalyzer,
+    TraceCorrelator,
+    TraceSummary,
+)
 from srestream.io._otlp import otlp_records
 from srestream.parse._json import parse_json_batch
+from srestream.parse._time import parse_timestamp
+from srestream.slo._records import Alert
 
 DEFAULT_RECORDS = 500_000
 BATCH = 1024
 
 
 def load(records: int) -> tuple[list[Any], list[bytes], dict[str, Any]]:
-    """Spans and logs merged in event time, the raw log lines, the truth."""
+    """Spans and logs merged in event time, the raw log lines, the truth
+    (with the workload's deploy events under ``"deploy_events"``)."""
     wl = workload(records // 2, formats=("jsonl", "otlp"))
     lines = read_lines(wl.logs)
     outputs = Outputs("bench")
@@ -62,7 +75,44 @@ def load(records: int) -> tuple[list[Any], list[bytes], dict[str, Any]]:
             otlp_records(RawLine(source="traces", position=i, offset=0, text=t.decode()), outputs)
         )
     merged = sorted([*spans, *logs], key=lambda r: r.end_ts_ns if type(r) is Span else r.ts_ns)
-    return merged[:records], lines, wl.load_truth()
+    truth = wl.load_truth()
+    truth["deploy_events"] = [
+        Event(ts_ns=parse_timestamp(e["ts"]), event_type="deploy", service=e.get("service", ""))
+        for e in map(json.loads, read_lines(wl.events))
+        if e.get("event_type") == "deploy"
+    ]
+    return merged[:records], lines, truth
+
+
+def rca_checks(records: list[Any], truth: dict[str, Any]) -> list[dict[str, Any]]:
+    """For each fault of the workload, a page 3 minutes into it on the
+    culprit and on each service it affected: is the culprit ranked first?"""
+    tc = TraceCorrelator(forward_records=False, emit_links=False)
+    evidence = tc.process(records) + tc.finish()
+    detector = AnomalyDetector()
+    anomalies = detector.process(records) + detector.finish()
+    rows = []
+    for fault in truth.get("faults", []):
+        culprit = fault["root_cause"]
+        at = fault["effect_start_ns"] + 3 * 60_000_000_000
+        if at > max(r.ts_ns for r in evidence if hasattr(r, "ts_ns")):
+            continue
+        firsts = []
+        for service in [culprit, *fault.get("affected_services", [])]:
+            alert = Alert(
+                ts_ns=at, slo="bench", service=service, severity="page", state="firing",
+                burn_rate=14.4, long_window="1h", short_window="5m", budget_remaining=0.5,
+                dedup_key=f"bench/{service}",
+            )  # fmt: skip
+            analyzer = RootCauseAnalyzer()
+            out = analyzer.process([*evidence, *anomalies, *truth["deploy_events"], alert])
+            out += analyzer.finish()
+            (enriched,) = [r for r in out if isinstance(r, Alert)]
+            top = enriched.root_cause_candidates[:1]
+            firsts.append(bool(top) and top[0]["service"] == culprit)
+        rows.append({"fault": fault["kind"], "culprit": culprit, "alerts": len(firsts),
+                     "ranked_first": sum(firsts)})  # fmt: skip
+    return rows
 
 
 def run_once(records: list[Any]) -> tuple[float, list[float], list[Any], int]:
@@ -119,6 +169,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      for a in detector.process(records[i : i + BATCH])]  # fmt: skip
         anomalies.extend(detector.finish())
         detector_times.append(time.perf_counter() - t0)
+    rca = rca_checks(records, truth)
     check = TraceCorrelator(forward_records=False)
     produced = check.process(records) + check.finish()
     links = sum(1 for r in produced if type(r) is Link)
@@ -141,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         anomaly_detector_records_per_s=round(len(records) / median(detector_times), 1),
         anomalies=len(anomalies),
         **_outage_root_cause(summaries, truth),
+        rca=rca,
     )
 
 
