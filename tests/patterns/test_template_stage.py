@@ -12,7 +12,7 @@ from srestream import LogRecord
 from srestream._component import BuildContext, Outputs
 from srestream._errors import ConfigError
 from srestream._pipeline import pipeline_from_dict
-from srestream._records import Event
+from srestream._records import Event, RawLine
 from srestream._registry import lookup
 from srestream._runner import Runner
 from srestream._store import SQLiteStore
@@ -195,3 +195,62 @@ async def test_generalised_templates_are_announced_again_on_request() -> None:
     ]
     assert {t.template_id for t in announced} == {r.template_id for r in out}
     assert all(t.first_ts_ns == T0 + 1 for t in announced)
+
+
+JAVA_LOG = """2026-01-05 08:00:00,001 ERROR OrdersDao: query failed after 3 retries
+java.lang.IllegalStateException: pool exhausted after 3 retries
+\tat com.acme.db.Pool.acquire(Pool.java:41)
+\tat com.acme.api.Handler.handle(Handler.java:88)
+Caused by: java.net.SocketTimeoutException: connect timed out
+\tat java.net.Socket.connect(Socket.java:589)
+\t... 12 more
+2026-01-05 08:00:01,002 INFO OrdersDao: query ok in 12ms
+2026-01-05 08:00:02,003 ERROR OrdersDao: query failed after 5 retries
+java.lang.IllegalStateException: pool exhausted after 5 retries
+\tat com.acme.db.Pool.acquire(Pool.java:97)
+\tat com.acme.api.Router.route(Router.java:20)
+\tat com.acme.api.Handler.handle(Handler.java:88)
+Caused by: java.net.SocketTimeoutException: connect timed out
+\tat java.net.Socket.connect(Socket.java:589)
+\t... 30 more
+2026-01-05 08:00:03,004 INFO OrdersDao: query ok in 7ms
+"""
+
+
+async def test_a_folded_stack_trace_is_one_record_with_one_template(batch_size: int) -> None:
+    """Plain-text lines -> fold_stack_traces -> parse_template -> template_miner:
+    two traces of the same failure, from different depths, share one id."""
+    raws = [
+        RawLine(source="app.log", position=i + 1, offset=0, text=t)
+        for i, t in enumerate(JAVA_LOG.splitlines())
+    ]
+    spec = {
+        "name": "traces",
+        "sources": {"raw": {"type": "list"}},
+        "stages": {
+            "fold": {"type": "fold_stack_traces", "inputs": ["raw"]},
+            "parse": {
+                "type": "parse_template",
+                "inputs": ["fold"],
+                "template": "<Date> <Time> <Level> <Component>: <Content>",
+            },
+            "mine": {"type": "template_miner", "inputs": ["parse"]},
+        },
+        "sinks": {
+            "out": {"type": "capture", "inputs": ["mine"]},
+            "new": {"type": "capture", "inputs": ["mine.templates"]},
+        },
+    }
+    runner = Runner(
+        pipeline_from_dict(spec),
+        batch_size=batch_size,
+        bindings={"raw": ListSource(raws, batch_size=batch_size)},
+    )
+    await runner.run()
+    out = runner.logic("out").records
+    assert len(out) == 4
+    assert out[0].template_id == out[2].template_id != out[1].template_id == out[3].template_id
+    templates = {t.template_id: t.template for t in runner.logic("new").records}
+    trace = templates[out[0].template_id]
+    assert "IllegalStateException" in trace and "SocketTimeoutException" in trace
+    assert "Pool.java" not in trace
