@@ -39,6 +39,7 @@ from .._component import Outputs
 from ._alerting import HOUR_NS, MINUTE_NS, AlertWindow, dedup_key
 from ._budget import calendar_period_bounds, time_sliced_consumed
 from ._forecast import Forecast, forecast_exhaustion
+from ._policy import BudgetGate, GateDecision
 from ._records import Alert, AlertState, Budget, SliRollup
 from ._spec import SLOSet, SLOSpec, alert_windows
 
@@ -589,6 +590,14 @@ class BurnRateDetector:
     def budgets(self) -> list[Budget]:
         """The current budget of every key (for status metrics and the gate)."""
         return self.flush()
+
+    def deployment_allowed(self, service: str, at_ns: int | None = None) -> GateDecision:
+        """Whether ``service`` may deploy, from the live budgets of this
+        stage (at its current event time unless ``at_ns`` is given)."""
+        now = max((st.now_ns for st in self.states.values()), default=0)
+        return BudgetGate(self.slos, self.budgets()).deployment_allowed(
+            service, now if at_ns is None else at_ns
+        )
 
     async def __call__(
         self, batches: AsyncIterator[Sequence[Any]], /

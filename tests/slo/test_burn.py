@@ -247,3 +247,14 @@ def test_memory_is_fixed_by_the_slo_set_not_by_the_input() -> None:
     finally:
         tracemalloc.stop()
     assert after_three < after_one * 1.1 + 100_000
+
+
+async def test_the_live_stage_answers_the_deployment_question() -> None:
+    slos = slo_set(availability(period="7d"))
+    outage = T0 + 2 * HOUR
+    _, _, det = await run_engine(slos, traffic(T0, 2 * 3600 + 1800, failing=lambda ts: ts >= outage))
+    d = det.deployment_allowed("checkout")
+    assert not d.allowed and "frozen" in " ".join(d.reasons)
+    assert det.deployment_allowed("search").allowed
+    _, _, calm = await run_engine(slos, traffic(T0, 3600))
+    assert calm.deployment_allowed("checkout").allowed
