@@ -19,6 +19,7 @@ line costs a few slices and one dict lookup.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -68,7 +69,7 @@ def _in_range(ns: int, value: object) -> int:
 
 def epoch_to_ns(value: float) -> int:
     """An epoch number in s, ms, µs or ns (told apart by magnitude) -> ns."""
-    if value != value:  # NaN
+    if isinstance(value, float) and math.isnan(value):
         raise ValueError("timestamp is NaN")
     unit = _unit_of(abs(value))
     if isinstance(value, int):
