@@ -166,8 +166,13 @@ def workload(
     key = hashlib.sha256(
         json.dumps([spec, sorted(formats), records, _sim_fingerprint()], sort_keys=True).encode()
     ).hexdigest()[:16]
-    d = CACHE / f"{spec['name']}-{'-'.join(sorted(formats))}-{key}"
+    prefix = f"{spec['name']}-{hours:g}h-seed{seed}-{'-'.join(sorted(formats))}-"
+    d = CACHE / f"{prefix}{key}"
     if not (d / "truth.json").exists():
+        # The same parameters under another key: an older simulator's output.
+        for stale in CACHE.glob(f"{prefix}*"):
+            if stale.is_dir() and ".tmp" not in stale.name:
+                shutil.rmtree(stale, ignore_errors=True)
         tmp = d.with_name(d.name + f".tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         simulate(scenario_from_dict(spec), tmp, formats=list(formats), max_spans=records)

@@ -11,7 +11,7 @@ deploy) into a temporary directory, not the cache, and reports:
   ``all_formats_spans_per_s``;
 * the msgspec decode rate of the generated lines, for scale.
 
-Run: ``python -m bench.sim [--records N] [--runs 3]``.
+Run: ``python -m bench.sim [--records N] [--runs 3] [--services 100]``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from srestream.sim import scenario_from_dict, simulate
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = arg_parser(__doc__.splitlines()[0]).parse_args(argv)
-    sc = scenario_from_dict(workload_scenario(args.records))
+    ap = arg_parser(__doc__.splitlines()[0])
+    ap.add_argument("--services", type=int, default=100, help="services in the graph (5..300)")
+    args = ap.parse_args(argv)
+    sc = scenario_from_dict(workload_scenario(args.records, services=args.services))
     jsonl_secs, jsonl_cpu, all_secs, all_lines = [], [], [], []
     lines: list[bytes] = []
     spans = 0
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cpu_lines_per_s=round(spans / median(jsonl_cpu), 1),
         all_formats_lines_per_s=round(median(all_lines) / all_med, 1),
         all_formats_spans_per_s=round(spans / all_med, 1),
+        services=args.services,
         target_lines_per_s=200_000,
     )
 

@@ -82,8 +82,18 @@ class OpenMetricsWriter:
             sums[si][i] += lat
 
     def close(self) -> None:
+        # Written series by series: the whole text of a big graph would not
+        # need to sit in memory at once.
         out: list[str] = []
         app = out.append
+        lines = 0
+
+        def flush() -> None:
+            nonlocal lines
+            lines += len(out)
+            self.f.write("".join(out))
+            out.clear()
+
         stamps = [_stamp(self.t0 + j * self.interval) for j in range(self.k + 1)]
         visible = [
             [not self.gaps.hides(si, self.t0 + j * self.interval) for j in range(self.k + 1)]
@@ -102,6 +112,7 @@ class OpenMetricsWriter:
                     app(f"http_requests_total{labels} {total} {stamps[j]}\n")
                 if j < self.k:
                     total += arr[j]
+            flush()
         app("# TYPE http_request_duration_seconds histogram\n")
         app("# HELP http_request_duration_seconds Time to serve a request, by service.\n")
         les = [f"{b:g}" for b in BUCKETS_SECONDS] + ["+Inf"]
@@ -126,9 +137,10 @@ class OpenMetricsWriter:
                     for b in range(len(les)):
                         cum[b] += row[base + b]
                     total_us += self.sum_us[si][j]
+            flush()
         app("# EOF\n")
-        self.lines = len(out) - 1
-        self.f.write("".join(out))
+        flush()
+        self.lines = lines - 1  # the lines before "# EOF"
         self.f.close()
 
 
