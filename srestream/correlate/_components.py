@@ -126,8 +126,11 @@ class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_
 class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     """Inputs: the alerts, and the evidence (``trace_correlator`` output,
     ``anomaly_detector`` output, deploy events).  Evidence from ``lookback``
-    before an alert is used, deploys up to ``deploy_window`` before an
-    onset; an alert waits for the correlator's statistics to reach its time
+    before an alert is used (from ``incident_margin`` before the alerting
+    service's own error onset when it has one), deploys up to
+    ``deploy_window`` before an onset; failures weigh less with age
+    (``recency_half_life``).  An
+    alert waits for the correlator's statistics to reach its time
     minus ``evidence_lag`` (a lag trades evidence for paging latency), or
     for the stream to be ``max_wait`` past it when there is no correlator.
     Evidence and telemetry are consumed; alerts and every other record are
@@ -137,6 +140,7 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     deploy_window: Duration = Duration.parse("30m")
     evidence_lag: Duration = Duration.parse("0s")
     recency_half_life: Duration = Duration.parse("5m")
+    incident_margin: Duration = Duration.parse("15m")
     max_wait: Duration = Duration.parse("10m")
     max_candidates: Positive = 5
 
@@ -148,6 +152,7 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
             lookback_ns=int(self.lookback), deploy_window_ns=int(self.deploy_window),
             evidence_lag_ns=int(self.evidence_lag), max_wait_ns=int(self.max_wait),
             recency_half_life_ns=int(self.recency_half_life),
+            incident_margin_ns=int(self.incident_margin),
             max_candidates=self.max_candidates,
         )  # fmt: skip
 

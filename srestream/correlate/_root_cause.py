@@ -65,8 +65,10 @@ class RootCauseAnalyzer:
         max_pending_records: int = 100_000,
         max_failing_traces: int = 100_000,
         recency_half_life_ns: int = 300_000_000_000,
+        incident_margin_ns: int = 900_000_000_000,
     ) -> None:
         self.recency_half_life_ns = recency_half_life_ns
+        self.incident_margin_ns = incident_margin_ns
         self.max_failing_traces = max_failing_traces
         self.lookback_ns = lookback_ns
         self.deploy_window_ns = deploy_window_ns
@@ -165,6 +167,7 @@ class RootCauseAnalyzer:
             anomalies=list(self._anomalies),
             traces=list(self._failing),
             recency_half_life_ns=self.recency_half_life_ns,
+            incident_margin_ns=self.incident_margin_ns,
             lookback_ns=self.lookback_ns,
             deploy_window_ns=self.deploy_window_ns,
             max_candidates=self.max_candidates,
