@@ -196,6 +196,12 @@ async def parse_access_log(
     "Parse Apache/Nginx access logs (common, combined) into normalized log records; bad lines go to .deadletter."
 )
 class ParseAccessLogStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_access_log"):
+    """Common and combined access logs (Apache, nginx) are split on quotes
+    (a careful parser handles escaped quotes and names the field that
+    fails).  Status gives the level (5xx ERROR, 4xx WARN); values after the
+    user agent are named by ``extra_fields`` (``request_time_s`` becomes the
+    latency)."""
+
     extra_fields: tuple[str, ...] = ()
     """Names of the values after the user agent (e.g. ``request_time_s``)."""
 

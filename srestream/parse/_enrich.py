@@ -77,6 +77,10 @@ async def enrich_logs(
     "Enrich log records from a service catalog and redact PII (for records not from a parse stage, e.g. OTLP)."
 )
 class EnrichLogsStage(StageConfig, frozen=True, kw_only=True, tag="enrich_logs"):
+    """For each log record of a service in the catalog, sets tier, owner,
+    runbook URL, dependencies and (when the record has none) team; redacts
+    the message and string attributes.  Other records pass unchanged."""
+
     catalog: str | None = None
     """Service catalog file (YAML/JSON): team, tier, owner, dependencies, runbook_url."""
     redaction: Redaction | None = None

@@ -228,6 +228,15 @@ async def parse_json(
     "Decode JSON-lines logs into log records (field mapping, trace context, catalog, redaction); bad lines go to .deadletter."
 )
 class ParseJsonStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_json"):
+    """Each batch of lines is decoded with one msgspec call into a Struct
+    with a field per key seen so far (typed for the mapped fields, so
+    msgspec checks and defaults them in C); a generated loop maps them onto
+    log records (field mapping, timestamp to UTC ns, level on one scale,
+    trace context, catalog, redaction) and keeps every other key in
+    ``attrs`` (sorted).  A line with a new key is learned; a line that is
+    not JSON, not an object, or has a bad field is a dead letter with its
+    source, line number and reason (naming the field)."""
+
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)
 

@@ -162,6 +162,11 @@ async def parse_logfmt(
     "Parse logfmt lines (key=value, quoted values) into normalized log records; bad lines go to .deadletter."
 )
 class ParseLogfmtStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_logfmt"):
+    """Lines are split on spaces and each pair on its first ``=`` (quoted
+    values by splitting on quotes; escapes by a scanner that decodes them as
+    JSON string escapes); a bare key is ``true``.  The pairs are normalized
+    like JSON fields; malformed lines are dead letters with the column."""
+
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)
 

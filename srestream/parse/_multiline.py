@@ -161,6 +161,12 @@ async def fold_stack_traces(
 
 @register("Fold Java/Python stack-trace lines into the log line that starts them (before parsing).")
 class FoldStackTracesStage(StageConfig, frozen=True, kw_only=True, tag="fold_stack_traces"):
+    """Raw lines in, raw lines out (before a parse stage): indented lines,
+    ``Caused by:``, Java exception lines and Python tracebacks join the line
+    that starts their record (or, with ``start_pattern``, every line that
+    does not match it).  One pending record per source is held across
+    batches and checkpointed; the output is the same at any batch size."""
+
     start_pattern: str | None = None
     """Regex matching the first line of every record; other lines continue
     the record before (default: the built-in Java/Python trace rules)."""

@@ -113,6 +113,7 @@ class ParseStageConfig(StageConfig, frozen=True, kw_only=True):
     default_service: str = ""
     """Service of lines that name none (e.g. one file per service)."""
     default_environment: str = ""
+    """Environment of lines that name none."""
     catalog: str | None = None
     """Service catalog file (YAML/JSON): team, tier, owner, dependencies, runbook_url."""
     redaction: Redaction | None = None

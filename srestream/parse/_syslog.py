@@ -192,6 +192,12 @@ async def parse_syslog(
     "Parse syslog lines (RFC 5424 with structured data, RFC 3164) into normalized log records; bad lines go to .deadletter."
 )
 class ParseSyslogStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_syslog"):
+    """RFC 5424 (``<PRI>1 ...``, structured data as ``structured_data``)
+    and RFC 3164 (``[<PRI>]Mmm dd hh:mm:ss host tag[pid]: msg``) are told
+    apart per line.  The severity becomes the level; the app name the
+    service.  A year-less time is placed in the year nearest the reference
+    time, which then follows the data (Dec -> Jan), and is checkpointed."""
+
     def build(self, ctx: BuildContext) -> ParseLogic:
         norm = self.create_normalizer(ctx)
 

@@ -322,6 +322,13 @@ async def parse_template(
     'Parse plain-text logs with a header template like "<Date> <Time> <Level> <Component>: <Content>"; bad lines go to .deadletter.'
 )
 class ParseTemplateStage(ParseStageConfig, frozen=True, kw_only=True, tag="parse_template"):
+    """Loghub/logparser header templates: ``<Field>`` matches lazily,
+    literal text between fields is a regular expression (``\\[`` for a
+    bracket, ``(...)?`` optional), runs of spaces match whitespace.  Plain
+    templates run as ``str.find`` splits, others as the regular expression
+    after a linear check that rejects non-matching lines.  The time fields
+    join into the timestamp (``time_format`` reads them)."""
+
     template: str
     """Header template, e.g. ``<Date> <Time> <Level> <Component>: <Content>``."""
     time_fields: list[str] | None = None
