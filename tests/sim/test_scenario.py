@@ -148,6 +148,16 @@ def test_cli_writes_the_scenario_and_refuses_bad_input(
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "$.faults[0].service" in err and "$.slos[1].objective" in err
     assert not (tmp_path / "x").exists()
+    assert cli(["sim", str(SMALL)]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_cli_prints_the_service_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["sim", str(SMALL), "--graph"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    graph = build_graph(ServiceCounts(count=8, frontends=1, gateways=1, datastores=2), seed=7)
+    assert [r[:3] for r in rows] == [[s.name, s.kind, s.team] for s in graph.services]
+    assert rows[0][3:] == ["->", "api-gateway"]
 
 
 def test_events_and_logs_share_the_timestamp_format(tmp_path: pathlib.Path) -> None:
