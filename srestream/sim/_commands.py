@@ -1,8 +1,8 @@
 """CLI subcommands contributed by this package (see srestream._cli).
 
-``srestream sim SCENARIO --out DIR [--seed N] [--formats jsonl,otlp]`` (``--graph``
-prints the service graph instead)
-writes the scenario's logs, traces, metrics, events and ``truth.json``.
+``srestream sim SCENARIO --out DIR [--seed N] [--formats jsonl,otlp]`` writes
+the scenario's logs, traces, metrics, events and ``truth.json``;
+``srestream sim SCENARIO --graph`` prints its service graph instead.
 """
 
 from __future__ import annotations
