@@ -46,6 +46,23 @@ def expand_slos(sc: Scenario, graph: ServiceGraph) -> list[dict[str, Any]]:
     return out
 
 
+def _no_data(windows: list[FaultWindow], service: str, t0: int, t1: int) -> list[tuple[int, int]]:
+    """The merged data-gap intervals that hide ``service`` (within the scenario)."""
+    spans = sorted(
+        (max(w.start_ns, t0), min(w.end_ns, t1))
+        for w in windows
+        if isinstance(w.fault, DataGap)
+        and (w.fault.services is None or service in w.fault.services)
+    )
+    merged: list[tuple[int, int]] = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
 class TruthCollector:
     """Counts per service and minute from the spans monitoring saw."""
 
@@ -175,11 +192,17 @@ class TruthCollector:
             else:
                 bad = self._slow_of[si, round(slo["threshold_ms"] * 1000)]
             good = [t - b for t, b in zip(tot, bad, strict=True)]
+            no_data = _no_data(windows, slo["service"], sc.start_ns, sc.end_ns)
             slos.append(
                 {
                     **slo,
                     "good": sum(good),
                     "total": sum(tot),
+                    "no_data": [
+                        {"start": rfc3339_ms(a), "start_ns": a, "end": rfc3339_ms(b), "end_ns": b}
+                        for a, b in no_data
+                    ],
+                    "coverage": 1 - sum(b - a for a, b in no_data) / (sc.end_ns - sc.start_ns),
                     "minutes": {
                         "start": rfc3339_ms(self.m0 * _MIN),
                         "start_ns": self.m0 * _MIN,

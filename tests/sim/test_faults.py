@@ -302,3 +302,20 @@ def test_a_ramping_slow_burn_grows_linearly(tmp_path: Any) -> None:
         want = 0.01 + 0.08 * (i + 0.5) / 3
         assert abs(got - want) < 0.012, (i, got, want)
     assert ratios[0] < ratios[1] < ratios[2]
+
+
+def test_truth_gives_each_slo_its_no_data_intervals_and_coverage(all_faults: Any) -> None:
+    truth = all_faults.truth
+    gap_all, gap_one = truth["data_gaps"]
+    length = truth["end_ns"] - truth["start_ns"]
+    for slo in truth["slos"]:
+        want = [(gap_all["onset_ns"], gap_all["end_ns"])]
+        if slo["service"] in gap_one["services"]:
+            want.append((gap_one["onset_ns"], gap_one["end_ns"]))
+        assert [(g["start_ns"], g["end_ns"]) for g in slo["no_data"]] == want
+        assert slo["coverage"] == pytest.approx(1 - sum(b - a for a, b in want) / length)
+        # No minute wholly inside a gap has data.
+        m0 = slo["minutes"]["start_ns"]
+        for a, b in want:
+            for m in range(-(-(a - m0) // MIN), (b - m0) // MIN):
+                assert slo["minutes"]["total"][m] == 0
