@@ -226,15 +226,14 @@ def _respond(
     else:
         acked, acker = detected + ack_delay, primary
     add(acked, "ack", f"{acker} acknowledged {incident_id}", acker)
-    add(
-        acked + int(rng.uniform(30 * _S, 120 * _S)),
-        "chat_note",
-        f"investigating elevated errors around {svc}",
-        acker,
-    )
+    # The fault ends because someone acted: the action lands just before its
+    # end (or a minute after the ack when the fault was shorter than that);
+    # the chat notes come between the ack and the action.
+    mitigated = max(w.end_ns - 30 * _S, acked + 60 * _S)
+    t_first = min(acked + int(rng.uniform(30 * _S, 120 * _S)), mitigated - 2 * _S)
+    add(t_first, "chat_note", f"investigating elevated errors around {svc}", acker)
     hypothesis, action = _diagnosis(f, svc)
     t_note = acked + int(rng.uniform(150 * _S, 300 * _S))
-    mitigated = max(w.end_ns - 30 * _S, acked + 60 * _S)
     add(min(t_note, mitigated - _S), "chat_note", hypothesis, acker)
     add(mitigated, "human_action", action, acker)
     if isinstance(f, BadDeploy):

@@ -319,3 +319,16 @@ def test_truth_gives_each_slo_its_no_data_intervals_and_coverage(all_faults: Any
         for a, b in want:
             for m in range(-(-(a - m0) // MIN), (b - m0) // MIN):
                 assert slo["minutes"]["total"][m] == 0
+
+
+def test_a_short_incident_keeps_its_responses_in_order(tmp_path: Any) -> None:
+    sc = parse_scenario(
+        'name: short\nstart: "2026-01-05T00:00:00Z"\nduration: 30m\nservices: {count: 5}\n'
+        "traffic: {requests_per_second: 0.5}\noutputs: [jsonl]\n"
+        "faults: [{kind: dependency_outage, service: orders-db, onset: 5m, duration: 1m}]\n"
+    )
+    simulate(sc, tmp_path)
+    evs = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    order = [e["event_type"] for e in evs if e.get("incident_id") == "INC-1"]
+    assert order.index("ack") < order.index("chat_note") < order.index("human_action")
+    assert order[-1] == "resolve"
