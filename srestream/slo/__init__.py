@@ -4,8 +4,8 @@ multi-window multi-burn-rate alerts, forecasts and budget policies."""
 from ._alerting import (
     AlertWindow,
     burn_rate_factor,
-    default_alert_windows,
     dedup_key,
+    default_alert_windows,
     detection_time_ns,
 )
 from ._burn import BurnRateDetector, SloState, burn_rate_alerts

@@ -35,18 +35,18 @@ import msgspec
 from .._duration import format_duration
 
 __all__ = [
-    "AlertWindow",
-    "WORKBOOK_WINDOWS",
-    "MINUTE_NS",
-    "HOUR_NS",
     "DAY_NS",
+    "HOUR_NS",
+    "MINUTE_NS",
     "REFERENCE_PERIOD_NS",
-    "burn_rate_factor",
-    "default_alert_windows",
-    "scale_window",
-    "detection_time_ns",
-    "dedup_key",
     "TIERS",
+    "WORKBOOK_WINDOWS",
+    "AlertWindow",
+    "burn_rate_factor",
+    "dedup_key",
+    "default_alert_windows",
+    "detection_time_ns",
+    "scale_window",
 ]
 
 MINUTE_NS: Final = 60_000_000_000

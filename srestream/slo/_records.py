@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["SliRollup", "Alert", "Budget", "AlertState", "ALERT_STATES"]
+__all__ = ["ALERT_STATES", "Alert", "AlertState", "Budget", "SliRollup"]
 
 
 class AlertState:

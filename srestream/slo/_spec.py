@@ -111,6 +111,12 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """``occurrences`` (event-weighted) or ``timeslices`` (a minute is good
     when its good ratio reaches ``timeslice_target`` percent)."""
     timeslice_target: float | None = None
+    source: str = "logs"
+    """``logs``: each matching log record is one event.  ``metrics``: the
+    predicates select metric samples (``name``, ``labels.<key>``) of
+    counters, and each sample counts the counter's increase since the
+    previous sample of the same series (a reset counts from zero), e.g.
+    ``total: {name: http_requests_total}``, ``good: {labels.code: {lt: "500"}}``."""
 
     @property
     def time_sliced(self) -> bool:
@@ -119,7 +125,12 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     @property
     def on_metrics(self) -> bool:
         """Whether this SLI reads metric samples rather than log records."""
-        return self.kind == "freshness"
+        return self.kind == "freshness" or self.source == "metrics"
+
+    @property
+    def counts_increments(self) -> bool:
+        """Whether each sample counts its counter's increase (not one event)."""
+        return self.source == "metrics" and self.kind != "freshness"
 
 
 class AlertWindowSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -487,6 +498,10 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
         out.append(Problem(f"{path}.metric", "a freshness SLI needs the metric name", file))
     if sli.kind == "throughput" and (sli.min_events_per_minute is None or sli.min_events_per_minute <= 0):
         out.append(Problem(f"{path}.min_events_per_minute", "a throughput SLI needs a positive minimum", file))
+    if sli.source not in ("logs", "metrics"):
+        out.append(Problem(f"{path}.source", f"unknown source {sli.source!r} (use logs or metrics)", file))
+    elif sli.source == "metrics" and sli.kind not in (*_NEEDS_GOOD, "freshness"):
+        out.append(Problem(f"{path}.source", f"a {sli.kind} SLI cannot count metric samples (ratio kinds and freshness can)", file))
     if sli.budgeting not in ("occurrences", "timeslices"):
         out.append(Problem(f"{path}.budgeting", f"unknown budgeting {sli.budgeting!r} (use occurrences or timeslices)", file))
     elif sli.budgeting == "timeslices" and sli.kind != "throughput":

@@ -111,21 +111,40 @@ class ServiceBuckets:
     record for all the service's SLOs, predicates inlined).
     """
 
-    __slots__ = ("count_log", "count_metric", "counters", "pending", "service")
+    __slots__ = ("count_log", "count_metric", "counter_values", "counters", "pending", "service")
 
     def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
         self.service = service
         self.counters = list(counters)
         self.pending: dict[int, list[int]] = {}
+        self.counter_values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        """Last value of each counter series (``source: metrics`` SLIs)."""
         self.count_log = self._compile(on_metrics=False)
         self.count_metric = self._compile(on_metrics=True)
+        if any(k.spec.sli.counts_increments for k in self.counters):
+            self.count_metric = self._with_increments(self.count_metric)
 
-    def _compile(self, *, on_metrics: bool) -> Callable[[Any, int], None]:
+    def _with_increments(self, count: Callable[..., None]) -> Callable[[Any, int], None]:
+        last = self.counter_values
+
+        def count_increase(r: Any, m: int) -> None:
+            key = (r.name, tuple(sorted(r.labels.items())))
+            prev = last.get(key)
+            last[key] = r.value
+            if prev is None:
+                d = 0  # the first sample of a series is its baseline
+            else:
+                d = round(r.value - prev) if r.value >= prev else round(r.value)  # a reset
+            count(r, m, d)
+
+        return count_increase
+
+    def _compile(self, *, on_metrics: bool) -> Callable[..., None]:
         env = predicate_env()
         env["PEND"] = self.pending
         width = 2 * len(self.counters)
         lines = [
-            "def count(r, m):",
+            "def count(r, m, d=1):",
             "    c = PEND.get(m)",
             "    if c is None:",
             f"        c = PEND[m] = [0] * {width}",
@@ -135,11 +154,12 @@ class ServiceBuckets:
             if k.spec.sli.on_metrics != on_metrics:
                 continue
             total, good = k.sources(env, j)
+            step = "d" if k.spec.sli.counts_increments else "1"
             body += [
                 f"    if {total}:",
-                f"        c[{2 * j + 1}] += 1",
+                f"        c[{2 * j + 1}] += {step}",
                 f"        if {good}:",
-                f"            c[{2 * j}] += 1",
+                f"            c[{2 * j}] += {step}",
             ]
         # Read each record field once into a local (attribute loads are the
         # cost here), then the predicates use the locals.
@@ -318,6 +338,12 @@ class SliWindows:
                 if b.pending
             },
             "late_records": self.late_records,
+            "counters": {
+                svc: [[name, [list(kv) for kv in labels], v]
+                      for (name, labels), v in sorted(b.counter_values.items())]
+                for svc, b in self.services.items()
+                if b.counter_values
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -341,6 +367,11 @@ class SliWindows:
                         now[2 * j], now[2 * j + 1] = cells[2 * i], cells[2 * i + 1]
                 b.pending[m] = now
         self.late_records = int(state.get("late_records", 0))
+        counters = state.get("counters", {})
+        for svc, b in self.services.items():
+            b.counter_values.clear()
+            for name, labels, v in counters.get(svc, []):
+                b.counter_values[(name, tuple((str(k), str(x)) for k, x in labels))] = float(v)
 
 
 async def sli_windows(

@@ -200,3 +200,12 @@ def test_validate_structs_built_in_code() -> None:
     with pytest.raises(ConfigError) as ei:
         validate_slos([bad])
     assert {p.path for p in ei.value.problems} == {"$.slos[0].sli.kind", "$.slos[0].budget_policy[0].action"}
+
+
+def test_metric_sources_are_checked() -> None:
+    got = _problems({"slos": [
+        _slo(sli={"kind": "availability", "total": {}, "good": {}, "source": "traces"}),
+        _slo(name="b", sli={"kind": "latency", "total": {}, "threshold": "1s", "source": "metrics"}),
+    ]})
+    assert [p for p, _ in got] == ["$.slos[0].sli.source", "$.slos[1].sli.source"]
+    assert "cannot count metric samples" in got[1][1]
