@@ -131,6 +131,15 @@ class SimReplay:
 
 @register("Simulate a scenario in process: its JSON log lines (or events) as raw lines.")
 class SimSource(SourceConfig, frozen=True, kw_only=True, tag="sim"):
+    """Runs the scenario's simulator inside the pipeline and yields, batch by
+    batch, exactly the lines ``srestream sim`` writes to ``logs.jsonl`` (or
+    ``events.jsonl``), in event-time order, as raw lines for ``parse_json``.
+    The same scenario and seed give the same lines.  Its checkpoint is the
+    number of lines yielded: after a restart the scenario is simulated again
+    and those lines are skipped.  At a replay ``--speed`` the batches are
+    paced by event time.  See pipelines/scenarios/README.md for the format.
+    """
+
     scenario: str
     """Scenario file (YAML), relative to the pipeline file."""
     seed: int | None = None
