@@ -569,16 +569,25 @@ class BurnRateDetector:
             for s in slos.slos
         }
         self.unknown_rollups = 0
+        self.resolution_ns = resolution_ns
 
     def process(self, batch: Sequence[Any]) -> list[Any]:
         out: list[Any] = []
         states = self.states
+        res = self.resolution_ns
         for r in batch:
             if type(r) is not SliRollup:
                 continue
             st = states.get((r.slo, r.service))
             if st is None:
                 self.unknown_rollups += 1
+                continue
+            if r.bucket_ts_ns % res or r.resolution_ns % res or r.resolution_ns <= 0:
+                self.outputs.deadletter(
+                    repr(r), "sli_rollup", 0,
+                    f"rollup of {r.resolution_ns} ns at {r.bucket_ts_ns} does not align with the "
+                    f"burn_rate resolution of {res} ns (give both stages the same resolution)",
+                )
                 continue
             st.add(r, out)
         return out

@@ -82,8 +82,11 @@ class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
     (``alert`` records with stable ``dedup_key``), forecasts budget
     exhaustion (least squares on consumed budget) and, every
     ``budget_interval`` of event time and at the end, emits a ``budget``
-    record.  Everything is in event time: replays give identical output."""
+    record.  Everything is in event time: replays give identical output.
+    A rollup whose bucket does not align with ``resolution`` goes to
+    ``.deadletter``."""
 
+    side_outputs = ("deadletter",)
     slos: str
     """The SLO file (YAML), relative to the pipeline file; the same as the windows stage's."""
     resolution: Duration = Duration(MINUTE_NS)

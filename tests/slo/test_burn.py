@@ -258,3 +258,12 @@ async def test_the_live_stage_answers_the_deployment_question() -> None:
     assert det.deployment_allowed("search").allowed
     _, _, calm = await run_engine(slos, traffic(T0, 3600))
     assert calm.deployment_allowed("checkout").allowed
+
+
+def test_misaligned_rollups_are_dead_lettered_not_miscounted() -> None:
+    det = BurnRateDetector(slo_set(availability()))
+    out = det.process([SliRollup(slo="availability", service="checkout", bucket_ts_ns=T0 + S,
+                                 resolution_ns=S, good=1, total=1)])
+    assert out == []
+    (dead,) = det.outputs.take()["deadletter"]
+    assert "same resolution" in dead.reason
