@@ -35,25 +35,39 @@ def _positive(name: str, value: Duration) -> None:
     "Group spans and logs by trace; trace summaries, links, dependency graph, root-cause spans."
 )
 class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_correlator"):
-    """Options: a trace closes ``idle_timeout`` of event time after its last
-    record; at most ``max_traces`` are buffered (the one due first closes
-    early when full); per-service statistics are per ``bucket``, the
-    dependency graph over ``graph_window``; logs without ids at or above
-    ``time_window_min_level`` link to a span of their service within
-    ``time_window`` (``0s`` turns that off).  The ``correlations`` side
-    output carries the correlation records without the forwarded input."""
+    """Groups spans and logs by trace id in a buffer that expires in event
+    time (the watermark is the largest event time seen; a span's is its
+    end).  A closed trace gives a ``trace_summary`` (call tree, root-cause
+    span: the erroring span none of whose children errored, earliest first,
+    across gaps left by lost spans) and one ``link`` per log saying how it
+    was tied (``trace``, ``request_id`` or ``time_window``).  Per ``bucket``
+    it emits ``service_stats`` and the ``dependency`` edges (calls, errors,
+    mean/max/p95/p99 latency) over ``graph_window``.  The input is
+    forwarded with the correlation records interleaved; the
+    ``correlations`` side output carries them alone (feed ``root_cause``
+    from it).  Same output at any batch size; snapshot/restore."""
 
     side_outputs = ("late", "correlations")
     idle_timeout: Duration = Duration.parse("30s")
+    """A trace closes this long (event time) after its last record."""
     max_traces: Positive = 100_000
+    """Traces buffered at most; when full, the one due first closes early (``truncated``)."""
     max_spans_per_trace: Positive = 10_000
+    """A trace with this many spans closes early (``truncated``)."""
     bucket: Duration = Duration.parse("1m")
+    """Resolution of ``service_stats`` and of the dependency graph."""
     graph_window: Duration = Duration.parse("5m")
+    """Sliding window of the ``dependency`` edges."""
     time_window: Duration = Duration.parse("2s")
+    """A log with no id links to a span of its service within this much of its time (0s: off)."""
     time_window_min_level: LevelName = "WARN"
+    """Only logs at or above this level are linked by time window."""
     forward_records: bool = True
+    """Forward the input records (with the correlation records interleaved)."""
     emit_links: bool = True
+    """Emit a ``link`` record per correlated log."""
     emit_call_trees: bool = False
+    """Emit a ``call_tree`` record per trace (depth-first spans)."""
 
     def __post_init__(self) -> None:
         _positive("idle_timeout", self.idle_timeout)
@@ -82,22 +96,47 @@ class TraceCorrelatorStage(StageConfig, frozen=True, kw_only=True, tag="trace_co
     "Anomalies with onset: new templates, seasonal template spikes, error-rate/latency change points."
 )
 class AnomalyDetectorStage(StageConfig, frozen=True, kw_only=True, tag="anomaly_detector"):
+    """Counts log templates and, per service, requests, errors and latency
+    (spans; logs with a status or latency) per event-time ``bucket``, and
+    tests each closed bucket: ``new_template`` (first seen, after the
+    warm-up), ``template_spike`` (Poisson test against the seasonal
+    expectation of the slot), ``error_rate_change`` and ``latency_change``
+    (one-sided CUSUM on asin-sqrt error ratios and on mean log latency;
+    the onset is the best step split of the excursion).  Each ``anomaly``
+    record has its onset and detection times; feed them to ``root_cause``
+    and to ``leading_indicators``."""
+
     side_outputs = ("late",)
     bucket: Duration = Duration.parse("1m")
+    """Resolution of every series."""
     season: Duration = Duration.parse("1d")
+    """Period of the seasonal baseline of template counts."""
     allowed_lateness: Duration = Duration.parse("30s")
+    """A bucket is tested this long (event time) after it ends; later records go to ``.late``."""
     new_template_warmup: Duration = Duration.parse("10m")
+    """Templates first seen this soon after the first record are not reported as new."""
     spike_z: float = 4.0
+    """A spike exceeds the expectation by this many Poisson standard deviations..."""
     spike_min_ratio: float = 3.0
+    """...and is at least this many times the expectation..."""
     spike_min_count: Positive = 10
+    """...and counts at least this many records."""
     baseline_buckets: Positive = 30
+    """Buckets of the trailing baseline of the change-point tests."""
     min_baseline_buckets: Positive = 5
+    """Buckets seen before a series is tested."""
     cusum_threshold: float = 8.0
+    """CUSUM alarm threshold, in baseline sigmas."""
     cusum_drift: float = 0.5
+    """CUSUM allowance per bucket, in baseline sigmas."""
     min_requests: Positive = 10
+    """A service's bucket with fewer requests is not tested."""
     error_rate_min_shift: float = 0.02
+    """Smallest rise of the error ratio that counts (absolute)."""
     latency_min_shift_ratio: float = 0.2
+    """Smallest rise of latency that counts (ratio of the baseline)."""
     max_series: Positive = 10_000
+    """Templates and services tracked at most; the least recently seen are forgotten."""
 
     def __post_init__(self) -> None:
         _positive("bucket", self.bucket)
@@ -137,12 +176,19 @@ class RootCauseStage(StageConfig, frozen=True, kw_only=True, tag="root_cause"):
     forwarded in order."""
 
     lookback: Duration = Duration.parse("1h")
+    """Evidence this far before an alert is used."""
     deploy_window: Duration = Duration.parse("30m")
+    """A deploy this long before a service's error onset is evidence."""
     evidence_lag: Duration = Duration.parse("0s")
+    """Rank with evidence up to this long before the alert (less wait, less evidence)."""
     recency_half_life: Duration = Duration.parse("5m")
+    """A failing trace this old weighs half as much as a current one."""
     incident_margin: Duration = Duration.parse("15m")
+    """Evidence from this long before the alerting service's own error onset."""
     max_wait: Duration = Duration.parse("10m")
+    """Without correlator statistics, an alert waits until the stream is this far past it."""
     max_candidates: Positive = 5
+    """Candidates attached to an alert."""
 
     def __post_init__(self) -> None:
         _positive("lookback", self.lookback)
