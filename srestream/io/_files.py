@@ -453,6 +453,15 @@ class _Pacer:
     "as fast as possible or at --speed."
 )
 class ReplaySource(SourceConfig, frozen=True, kw_only=True, tag="replay"):
+    """Reads recorded files in 1 MiB chunks and yields their lines.  Several
+    files are merged in event-time order (``time_field``; a line without a
+    time keeps its place after the line before it in its file; ties go to
+    the file listed first), with one chunk of lookahead per file.  With
+    ``--speed N`` each line waits until its event time, N times faster than
+    the clock; the records are the same at every speed and batch size.  The
+    checkpoint is each file's offset: a resumed replay goes on exactly after
+    the last line yielded."""
+
     paths: list[str]
     """Files or glob patterns, relative to the pipeline file."""
     time_field: str = "ts"

@@ -372,6 +372,13 @@ def _is_loopback(host: str) -> bool:
 
 @register("Receive pushed events over HTTP: Alertmanager webhooks, deploys, CI runs, acks.")
 class HttpReceiverSource(SourceConfig, frozen=True, kw_only=True, tag="http_receiver"):
+    """POST ``/alertmanager`` (webhook v4), ``/deploy``, ``/ci``, ``/ack`` or
+    ``/events`` with JSON; each becomes ``event`` records (``event_type``
+    alertmanager, deploy, ci, ack, ...).  The answer (200) is sent once the
+    events are handed to the pipeline; a bad payload gets 400 with the
+    reason and goes to ``.deadletter``.  Binds to loopback by default; any
+    other address requires a bearer token (from a file or the environment)."""
+
     side_outputs = ("deadletter",)
     host: str = "127.0.0.1"
     """Address to bind.  Anything but loopback requires a bearer token."""

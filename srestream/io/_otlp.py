@@ -419,6 +419,13 @@ class OtlpFileReader:
 
 @register("Read OTLP JSON files (OpenTelemetry Collector file exporter): spans, logs, metrics.")
 class OtlpFileSource(SourceConfig, frozen=True, kw_only=True, tag="otlp_file"):
+    """Each line is one OTLP/JSON export request (what the Collector's file
+    exporter writes).  Spans become ``span`` records (service from the
+    resource's ``service.name``, hex ids, ``error`` when the status code is
+    2), log records become ``log`` records, gauge/sum points and histograms
+    (as ``_bucket``/``_count``/``_sum``) become ``metric`` records.  A line or
+    a record that cannot be read goes to ``.deadletter`` with the reason."""
+
     side_outputs = ("deadletter",)
     paths: list[str]
     """Files or glob patterns, relative to the pipeline file."""

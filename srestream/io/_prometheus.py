@@ -250,6 +250,14 @@ def _time_option(value: str | None, path: str, problems: list[Problem]) -> int |
 
 @register("Read PromQL queries from Prometheus (query_range over HTTP) as metric samples.")
 class PrometheusSource(SourceConfig, frozen=True, kw_only=True, tag="prometheus"):
+    """Runs ``query_range`` for every query over windows of at most
+    ``max_points_per_query`` steps and yields the samples in time order.
+    With ``end`` it reads a fixed range and stops; without, it follows the
+    present ``query_delay`` behind the clock.  The checkpoint is the window
+    being read and how many of its samples went out.  A query Prometheus
+    refuses stops the source with the query named; an unreachable server
+    is retried with backoff."""
+
     url: str
     """Base URL of the Prometheus server, e.g. ``http://127.0.0.1:9090``."""
     queries: list[PrometheusQuery]

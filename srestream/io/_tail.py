@@ -426,6 +426,16 @@ def _commit(marks: list[tuple[_File, RawLine]]) -> None:
 
 @register("Follow log files as they grow (globs, rotation, copytruncate), resuming from checkpoints.")
 class TailSource(SourceConfig, frozen=True, kw_only=True, tag="tail"):
+    """Follows files by identity (device, inode), not by name.  Appends are
+    read in bounded chunks and a partial last line waits for its newline.
+    A file renamed away (``app.log`` -> ``app.log.1``) is read to its end
+    before the new ``app.log``; a copytruncated file is seen shorter or with
+    a new first line, and its copy, when the globs match it, is read from
+    where the original stood.  The checkpoint holds each file's (device,
+    inode, offset, line, first line): a restart neither loses nor repeats a
+    line, even for files rotated while it was down.  An idle source yields an
+    empty batch every poll so checkpoints pass."""
+
     paths: list[str]
     """Files or glob patterns to follow, relative to the pipeline file.  A
     pattern may match nothing yet: files are picked up when they appear."""
