@@ -100,17 +100,15 @@ class Cascade:
             level = Level.ERROR if err[k] else Level.INFO
             msg = f"{name} failed: connection reset" if err[k] else f"{name} ok"
             r = rng.random()
-            if r < self.log_without_ids_ratio:
-                ids = {}
-            elif r < self.log_without_ids_ratio + self.log_without_trace_ratio:
-                ids = {"request_id": request_id}
-            else:
-                ids = {"trace_id": trace_id, "span_id": span_id, "request_id": request_id}
+            no_ids = r < self.log_without_ids_ratio
+            no_trace = no_ids or r < self.log_without_ids_ratio + self.log_without_trace_ratio
             logs.append(
                 LogRecord(
                     ts_ns=start + 1_000_000, service=service, level=level, message=msg,
                     template_id=f"{service}:{'err' if err[k] else 'ok'}",
-                    source="cascade.jsonl", position=i * 10 + k, **ids,
+                    source="cascade.jsonl", position=i * 10 + k,
+                    trace_id="" if no_trace else trace_id, span_id="" if no_trace else span_id,
+                    request_id="" if no_ids else request_id,
                 )
             )  # fmt: skip
         return spans + logs
