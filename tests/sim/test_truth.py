@@ -187,7 +187,9 @@ def test_fault_impact_equals_counts_inside_the_effect_window(
     assert checked > 10
 
 
-@pytest.mark.parametrize("name", ["small.yaml", "all-faults.yaml", "platform-day.yaml"])
+@pytest.mark.parametrize(
+    "name", ["small.yaml", "all-faults.yaml", "platform-day.yaml", "week-burn.yaml"]
+)
 def test_every_shipped_scenario_validates(name: str) -> None:
     sc = load_scenario(SCENARIOS / name)
     assert sc.faults
