@@ -102,7 +102,7 @@ class _State(msgspec.Struct, kw_only=True):
     traces: list[_TraceState]
     request_map: dict[str, str]
     orphans: list[tuple[int, LogRecord]]
-    index: dict[str, list[tuple[int, int, str, str, bool]]]
+    index: dict[str, list[Span]]
     stats: list[Any]
     counters: dict[str, int]
 
@@ -158,7 +158,7 @@ class TraceCorrelator:
         self._heap: list[tuple[int, str, int]] = []
         self._req: dict[str, str] = {}
         self._orphans: deque[tuple[int, LogRecord]] = deque()
-        self._index: dict[str, deque[tuple[int, int, str, str, bool]]] = {}
+        self._index: dict[str, deque[Span]] = {}  # recent spans per service
         self.counters: dict[str, int] = dict.fromkeys(
             ("traces_closed", "traces_truncated", "late", "unlinked_logs",
              "links_trace", "links_request_id", "links_time_window"), 0,
@@ -274,7 +274,8 @@ class TraceCorrelator:
         elif ts > tr.last_ts:
             tr.last_ts = ts
             tr.deadline = ts + self.idle_timeout_ns
-        tr.first_ts = min(tr.first_ts, span.start_ts_ns)
+        if span.start_ts_ns < tr.first_ts:  # noqa: PLR1730 (hot path: no call)
+            tr.first_ts = span.start_ts_ns
         tr.spans.append(span)
         if span.attrs and not tr.request_ids:
             # One request id per trace is the rule; the first span naming it binds it.
@@ -288,7 +289,7 @@ class TraceCorrelator:
             idx = self._index.get(span.service)
             if idx is None:
                 idx = self._index[span.service] = deque(maxlen=self.max_indexed)
-            idx.append((span.start_ts_ns, ts, span.trace_id, span.span_id, span.error))
+            idx.append(span)
         if len(tr.spans) >= self.max_spans_per_trace:
             tr.truncated = True
             self._close_early(tr)
@@ -509,15 +510,19 @@ class TraceCorrelator:
                 # Spans that ended this long before a pending log are of no use
                 # (the deque's maxlen bounds the index in any case).
                 horizon = ts - self.idle_timeout_ns - tw
-                while idx and idx[0][1] < horizon:
+                while idx and idx[0].end_ts_ns < horizon:
                     idx.popleft()
                 is_error = log.level >= Level.ERROR
-                for n, (start, end, trace_id, span_id, error) in enumerate(reversed(idx)):
+                for n, sp in enumerate(reversed(idx)):
                     if n >= _SCAN_LIMIT:
                         break
+                    start, end = sp.start_ts_ns, sp.end_ts_ns
                     if start - tw <= ts <= end + tw:
                         dist = start - ts if ts < start else (ts - end if ts > end else 0)
-                        cand = (dist, 0 if error == is_error else 1, end - start, trace_id, span_id)
+                        cand = (
+                            dist, 0 if sp.error == is_error else 1, end - start, sp.trace_id,
+                            sp.span_id,
+                        )  # fmt: skip
                         if best is None or cand < best:
                             best = cand
             if best is None:

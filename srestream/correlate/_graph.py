@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from operator import add, sub
 from typing import Any
 
 from ._records import DependencyEdge
@@ -67,14 +68,19 @@ def _bin_upper_ns(k: int) -> int:
     return ((2 << n) if half else (3 << (n - 1))) * 1000
 
 
-def _quantile(hist: list[int], total: int, q: float) -> int:
-    rank = q * total
+def _quantiles(hist: list[int], total: int) -> tuple[int, int]:
+    """(p95, p99) upper bin edges, in one pass."""
+    r95, r99 = 0.95 * total, 0.99 * total
+    p95 = 0
     seen = 0
     for k, c in enumerate(hist):
-        seen += c
-        if c and seen >= rank:
-            return _bin_upper_ns(k)
-    return 0
+        if c:
+            seen += c
+            if not p95 and seen >= r95:
+                p95 = _bin_upper_ns(k)
+            if seen >= r99:
+                return p95, _bin_upper_ns(k)
+    return p95, 0
 
 
 class DependencyGraph:
@@ -99,17 +105,13 @@ class DependencyGraph:
             if t is None:
                 totals[key] = list(st)
             else:
-                for i, v in enumerate(st):
-                    if v:
-                        t[i] += v
+                t[:] = map(add, t, st)
         horizon = bucket_start_ns + self.bucket_ns - self.window_buckets * self.bucket_ns
         while self._buckets and self._buckets[0][0] < horizon:
             _, old = self._buckets.popleft()
             for key, st in old.items():
                 t = totals[key]
-                for i, v in enumerate(st):
-                    if v:
-                        t[i] -= v
+                t[:] = map(sub, t, st)
                 if t[0] <= 0:
                     del totals[key]
 
@@ -129,7 +131,8 @@ class DependencyGraph:
         for key in sorted(self._totals):
             t = self._totals[key]
             calls, errors, lat_sum = t[0], t[1], t[2]
-            hist = t[_HEAD:]
+            p95, p99 = _quantiles(t[_HEAD:], calls)
+            top = maxima.get(key, 0)
             out.append(
                 DependencyEdge(
                     ts_ns=ts_ns,
@@ -141,8 +144,8 @@ class DependencyGraph:
                     error_ratio=errors / calls if calls else 0.0,
                     latency_mean_ns=lat_sum // calls if calls else 0,
                     latency_max_ns=maxima.get(key, 0),
-                    latency_p95_ns=min(_quantile(hist, calls, 0.95), maxima.get(key, 0)),
-                    latency_p99_ns=min(_quantile(hist, calls, 0.99), maxima.get(key, 0)),
+                    latency_p95_ns=min(p95, top),
+                    latency_p99_ns=min(p99, top),
                 )
             )
         return out
