@@ -118,7 +118,10 @@ class Outputs:
             self._pending = {}
         return pending
 
-    def __bool__(self) -> bool:
+    @property
+    def pending(self) -> bool:
+        """True when records wait to be forwarded.  (Deliberately not
+        ``__bool__``: ``outputs or Outputs()`` must never drop the runner's.)"""
         return bool(self._pending)
 
 

@@ -30,6 +30,7 @@ _FILES: dict[str, str] = {
     "anomaly": "anomalies.jsonl",
     "template": "templates.jsonl",
     "root_cause": "root_causes.jsonl",
+    "policy_action": "policy_actions.jsonl",
 }
 
 

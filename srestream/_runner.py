@@ -434,7 +434,7 @@ class Runner:
         """The upstream of a fused stage: the generator of the one before."""
         async with aclosing(gen):  # type: ignore[type-var]
             async for batch in gen:
-                if prev.outputs:
+                if prev.outputs.pending:
                     await self._flush_side(prev)
                 if not batch:
                     continue
@@ -470,7 +470,7 @@ class Runner:
                     break
                 if batch:
                     await self._emit(node, batch)
-                if node.outputs:
+                if node.outputs.pending:
                     await self._flush_side(node)
                 cp = self._current
                 if cp is not None and node.barrier_sent < cp.id:
@@ -542,7 +542,7 @@ class Runner:
                     node.records_in += len(item)
                     node.batches_in += 1
                     yield item
-                    if node.outputs:
+                    if node.outputs.pending:
                         await self._flush_side(node)
                     continue
                 if barrier is not None and arrived and arrived >= open_inputs:
@@ -554,7 +554,7 @@ class Runner:
         cp = self._current
         if cp is None or cp.id != b.checkpoint_id:
             raise GraphError(f"{node.id!r} got barrier {b.checkpoint_id} out of turn")
-        if node.outputs:
+        if node.outputs.pending:
             await self._flush_side(node)
         if node.kind == "sink":
             flush = getattr(node.logic, "flush", None)
@@ -567,7 +567,7 @@ class Runner:
             await self._maybe_complete(cp)
         else:
             for member in node.chain:
-                if member.outputs:
+                if member.outputs.pending:
                     await self._flush_side(member)
                 cp.states[member.id] = _snapshot(member.logic)
             for member in node.chain:
@@ -583,10 +583,10 @@ class Runner:
             async for batch in out:
                 if batch:
                     await self._emit(last, batch)
-                if last.outputs:
+                if last.outputs.pending:
                     await self._flush_side(last)
         for member in node.chain:
-            if member.outputs:
+            if member.outputs.pending:
                 await self._flush_side(member)
             self._ended_states[member.id] = _snapshot(member.logic)
         for member in node.chain:

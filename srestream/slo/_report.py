@@ -433,7 +433,8 @@ def load_report_slos(path: str) -> list[ReportSLO]:
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("$", f"not valid YAML: {exc}", path)]) from exc
     native = len(docs) == 1 and isinstance(docs[0], dict) and "slos" in docs[0] \
-        and "version" not in docs[0] and "apiVersion" not in docs[0]
+        and "service" not in docs[0] and "apiVersion" not in docs[0] \
+        and not str(docs[0].get("version", "")).startswith("prometheus/")
     if native:
         from ._spec import parse_slos
 

@@ -43,6 +43,22 @@ def test_demo_pages_on_the_outage(demo: dict[str, bytes]) -> None:
         for field in ("ts", "slo", "service", "severity", "state", "burn_rate", "long_window",
                       "short_window", "budget_remaining", "dedup_key"):
             assert field in a, field
+    # The root cause of the recorded incident is ranked first on every page.
+    root = truth["faults"][0]["root_cause"]
+    for a in pages:
+        assert a["root_cause_candidates"][0]["service"] == root, a["root_cause_candidates"]
+
+
+def test_demo_reports_budgets_and_policy_actions(demo: dict[str, bytes]) -> None:
+    budgets = [json.loads(x) for x in demo["budgets.jsonl"].splitlines()]
+    assert {b["service"] for b in budgets} == {"web", "checkout", "orders-db"}
+    for b in budgets:
+        for field in ("ts", "slo", "service", "objective", "period", "good", "total",
+                      "budget_remaining", "burn_rate_1h", "exhaustion_ts"):
+            assert field in b, field
+        assert 0 <= b["good"] <= b["total"]
+    actions = [json.loads(x) for x in demo["policy_actions.jsonl"].splitlines()]
+    assert any(a["action"] == "freeze" and a["service"] == "orders-db" for a in actions)
 
 
 @pytest.mark.parametrize("batch", ["1", "7"])

@@ -56,7 +56,7 @@ async def test_a_stage_runs_alone_over_a_plain_async_iterator(batch_size: int) -
     assert out[0].ts_ns == 1_700_000_000_000_000_000 and out[0].service == "a"
     [dl] = outputs.take()["deadletter"]
     assert (dl.position, dl.raw, dl.stage) == (2, "oops", "parse")
-    assert not outputs
+    assert not outputs.pending
 
 
 async def test_lifted_stages_compose_by_plain_calls() -> None:
