@@ -1,5 +1,6 @@
-"""srestream.slo: SLO specs, event-time SLI windows, error budgets,
-multi-window multi-burn-rate alerts, forecasts and budget policies."""
+"""srestream.slo: SLO specs (and OpenSLO/Sloth importers), event-time SLI
+windows, error budgets, multi-window multi-burn-rate alerts, forecasts,
+budget policies, the budget ledger, compliance reports and Prometheus rules."""
 
 from ._alerting import (
     AlertWindow,
@@ -10,6 +11,8 @@ from ._alerting import (
 )
 from ._burn import BurnRateDetector, SloState, burn_rate_alerts
 from ._forecast import Forecast, forecast_exhaustion
+from ._importers import ImportedSLO, import_documents, import_openslo, import_sloth, load_slo_file
+from ._ledger import BudgetLedger, BudgetLedgerSink
 from ._policy import (
     BudgetGate,
     GateDecision,
@@ -20,6 +23,8 @@ from ._policy import (
     triggered_rules,
 )
 from ._records import Alert, AlertState, Budget, SliRollup
+from ._report import ComplianceReport, build_report, load_report_slos, render_json, render_markdown
+from ._rules import build_rule_groups, render_rules
 from ._spec import (
     AlertingSpec,
     AlertWindowSpec,
@@ -46,9 +51,13 @@ __all__ = [
     "AlertingSpec",
     "Budget",
     "BudgetGate",
+    "BudgetLedger",
+    "BudgetLedgerSink",
     "BurnRateDetector",
+    "ComplianceReport",
     "Forecast",
     "GateDecision",
+    "ImportedSLO",
     "Period",
     "PolicyAction",
     "PolicyRule",
@@ -63,16 +72,26 @@ __all__ = [
     "SloStatusWriter",
     "alert_windows",
     "budget_policy_actions",
+    "build_report",
+    "build_rule_groups",
     "burn_rate_alerts",
     "burn_rate_factor",
     "dedup_key",
     "default_alert_windows",
     "detection_time_ns",
     "forecast_exhaustion",
+    "import_documents",
+    "import_openslo",
+    "import_sloth",
     "load_budgets",
+    "load_report_slos",
+    "load_slo_file",
     "load_slos",
     "parse_period",
     "parse_slos",
+    "render_json",
+    "render_markdown",
+    "render_rules",
     "sli_windows",
     "slo_status_metrics",
     "triggered_rules",
