@@ -94,27 +94,25 @@ def _without_optional_groups(template: str) -> str | None:
     return "".join(out)
 
 
-Need = tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...], re.Pattern[str] | None]
-
-
-def _piece(literal: str, *, at_end: bool) -> re.Pattern[str]:
-    """A literal (a space = a run of whitespace) as a linear-time pattern
-    that consumes as little as it can (a trailing run matches one char)."""
-    parts = literal.split(" ")
-    rx = r"\s+".join(re.escape(p) for p in parts)
+def _piece(literal: str) -> str:
+    """A literal (a space = a run of whitespace) as a pattern that consumes
+    as little as it can (a trailing run matches one character)."""
+    rx = r"\s+".join(re.escape(p) for p in literal.split(" "))
     if literal.endswith(" ") and rx.endswith(r"\s+"):
         rx = rx[:-3] + r"\s+?"
-    return re.compile(rx + (r"\Z" if at_end else ""), re.DOTALL)
+    return rx
 
 
-def _feasibility(template: str) -> Need | None:
-    """What a line must contain, in order, for the template to match it.
+def _feasibility(template: str) -> re.Pattern[str] | None:
+    """A linear-time pattern that matches exactly the lines the template
+    matches (without capturing anything).
 
     Every field matches anything (lazily), so a line matches exactly when
     the mandatory literals can be placed in order, each as early as
-    possible: a linear check that spares the regular expression the lines
-    it would reject after exponential backtracking.  None when the template
-    has regex syntax beyond escapes and optional groups."""
+    possible.  Each placement is an atomic group: once found it is never
+    revisited, so the check is linear where logparser's regex backtracks
+    exponentially on lines it rejects.  None when the template has regex
+    syntax beyond escapes and optional groups."""
     bare = _without_optional_groups(template)
     if bare is None:
         return None
@@ -122,27 +120,17 @@ def _feasibility(template: str) -> Need | None:
     literals = [_plain_literal(re.sub(" +", " ", lit)) for lit in pieces[0::2]]
     if any(lit is None for lit in literals):
         return None
-    lits = [lit for lit in literals if lit is not None]
-    head = _piece(lits[0], at_end=False) if lits[0] else None
-    tail = _piece(lits[-1], at_end=True) if lits[-1] and len(lits) > 1 else None
-    inner = tuple(_piece(lit, at_end=False) for lit in lits[1:-1] if lit)
-    return head, inner, tail
+    lits = [lit or "" for lit in literals]
+    rx = _piece(lits[0]) if lits[0] else ""
+    rx += "".join(f"(?>.*?{_piece(lit)})" for lit in lits[1:-1] if lit)
+    if len(lits) > 1 and lits[-1]:
+        rx += f".*?{_piece(lits[-1])}\\Z"
+    return re.compile(rx, re.DOTALL)
 
 
-def _feasible(need: Need, line: str) -> bool:
-    head, inner, tail = need
-    pos = 0
-    if head is not None:
-        m = head.match(line)
-        if m is None:
-            return False
-        pos = m.end()
-    for rx in inner:
-        m = rx.search(line, pos)
-        if m is None:
-            return False
-        pos = m.end()
-    return tail is None or tail.search(line, pos) is not None
+_DIRECT_MAX_SPACES = 16
+"""Lines with at most this many spaces go to the regex directly: its
+backtracking over so few split points stays small even on a miss."""
 
 
 class HeaderTemplate:
@@ -205,7 +193,11 @@ class HeaderTemplate:
             fields = self._split(line)
             if fields is not None:
                 return fields
-        if self._need is not None and not _feasible(self._need, line):
+        if (
+            self._need is not None
+            and line.count(" ") + line.count("\t") > _DIRECT_MAX_SPACES
+            and self._need.match(line) is None
+        ):
             return None  # (and the regex is not tried: it backtracks badly on misses)
         m = self.regex.match(line)
         if m is None:
