@@ -181,7 +181,7 @@ sinks:
     assert page[0]["severity"] == "critical" and page[0]["ts"] == "2023-11-15T03:01:00.000Z"
     assert {(b["service"], b["slo"]) for b in budgets} == {
         (s, n) for s in ("checkout", "payments", "frontend") for n in ("availability", "latency")}
-    assert (out / "policy_action.jsonl").exists()
+    assert (out / "policy_actions.jsonl").exists()
     assert "srestream_slo_error_budget_remaining_ratio{" in (out / "slo.prom").read_text()
 
     # The gate, through the real CLI process: checkout overspent -> refused (1);
