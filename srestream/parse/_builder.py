@@ -197,24 +197,29 @@ def _body(
 
 def _ts_inline(key: str) -> list[str]:
     """Timestamp ``x`` -> ``ts_ns``.  RFC 3339 UTC with a fraction (most JSON
-    logs) is done inline: same second as the line before (``_pfx`` holds its
-    ``YYYY-MM-DDTHH:MM:SS.`` and ns) costs a ``startswith``; another second
-    seen before, a dict lookup; anything else, the configured parser."""
+    logs) is done inline: in the same second as the line before (``_pfx``
+    holds its ``YYYY-MM-DDTHH:MM:SS.`` and ns) with a fraction seen before
+    (``_fracs``: ``'123Z'`` -> ns) it costs a ``startswith`` and a dict
+    lookup; another second seen before, a few more steps; anything else
+    goes to the configured parser."""
     return [
         "ts_ns = None",
-        "if x.__class__ is _str and x[-1:] == 'Z':",
+        "if x.__class__ is _str:",
         "    if x.startswith(_pfx[0]):",
-        "        frac = x[20:-1]",
-        "        if frac.isdigit() and len(frac) <= 9:",
-        "            ts_ns = _pfx[1] + _int(frac) * _POW[len(frac)]",
-        "    elif x[19:20] == '.':",
+        "        f = _fracs_get(x[20:])",
+        "        if f is not None:",
+        "            ts_ns = _pfx[1] + f",
+        "    if ts_ns is None and x[-1:] == 'Z' and x[19:20] == '.':",
         "        base = _secs_get(x[:19])",
         "        if base is not None:",
         "            frac = x[20:-1]",
         "            if frac.isdigit() and len(frac) <= 9:",
-        "                ts_ns = base + _int(frac) * _POW[len(frac)]",
+        "                f = _int(frac) * _POW[len(frac)]",
+        "                ts_ns = base + f",
         "                _pfx[0] = x[:20]",
         "                _pfx[1] = base",
+        "                if len(_fracs) < 4096:",
+        "                    _fracs[x[20:]] = f",
         "if ts_ns is None:",
         "    try:",
         "        ts_ns = _ts(x)",
@@ -224,6 +229,7 @@ def _ts_inline(key: str) -> list[str]:
 
 
 def _namespace(norm: Normalizer) -> dict[str, Any]:
+    fracs: dict[str, int] = {}
     return {
         "_ts": norm.times.parse,
         "_levels": norm.level_names,
@@ -241,6 +247,8 @@ def _namespace(norm: Normalizer) -> dict[str, Any]:
         "_secs_get": _sec_cache.get if norm.times.time_format == "auto" else {}.get,
         "_POW": _POW,
         "_pfx": ["\0", 0] if norm.times.time_format == "auto" else ["\0never", 0],
+        "_fracs": fracs,
+        "_fracs_get": fracs.get,
     }
 
 
