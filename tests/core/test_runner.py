@@ -59,10 +59,10 @@ async def test_slow_sink_bounds_records_in_flight_by_edge_capacities(chain: bool
     )
     summary = await runner.run()
     assert sink.records == list(range(3000))
-    # Edges of 2 batches each (a -> b is a direct generator call when chained),
-    # plus one batch held by each of a, b and the sink while it works: nothing
-    # else may pile up behind the slow sink.
-    edges = (2 if chain else 3) * 2
+    # Edges of 2 batches each (chained, a -> b -> out are direct generator
+    # calls and only src -> a is a stream), plus one batch held by each of a,
+    # b and the sink while it works: nothing else may pile up behind the sink.
+    edges = (1 if chain else 3) * 2
     held = 3
     assert max(in_flight) <= (edges + held) * batch
     assert max(in_flight) >= edges * batch  # the buffers really filled: the source was throttled
@@ -197,6 +197,39 @@ async def test_a_failing_stage_stops_the_run_with_its_name() -> None:
     assert ei.value.stage_id == "explode"
     assert "explode" in str(ei.value) and "the answer" in str(ei.value)
     assert isinstance(ei.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("where", ["second", "third", "sink"])
+async def test_a_failure_inside_a_chain_names_its_own_stage(where: str) -> None:
+    def boom(x: int) -> int:
+        if x == 42:
+            raise ValueError(f"bad {where}")
+        return x
+
+    from srestream import map_records
+
+    class FailingSink:
+        async def __call__(self, batches: Any) -> None:
+            async for batch in batches:
+                if 42 in batch:
+                    raise ValueError("bad sink")
+
+    p = graph(
+        {
+            "first": {"type": "passthrough", "inputs": ["src"]},
+            "second": {"type": "passthrough", "inputs": ["first"]},
+            "third": {"type": "passthrough", "inputs": ["second"]},
+        },
+        {"sink": {"type": "capture", "inputs": ["third"]}},
+    )
+    bindings: dict[str, Any] = {"src": ListSource(list(range(100)), batch_size=10)}
+    bindings[where] = FailingSink() if where == "sink" else map_records(boom)
+    r = Runner(p, bindings=bindings)
+    assert [n.id for n in r._nodes["first"].chain] == ["first", "second", "third", "sink"]
+    with pytest.raises(StageError) as ei:
+        await r.run()
+    assert ei.value.stage_id == where
+    assert f"bad {where}" in str(ei.value)
 
 
 async def test_runner_runs_once() -> None:
