@@ -251,3 +251,45 @@ def test_long_replays_show_a_progress_line_and_a_summary(tmp_path: pathlib.Path)
     assert "dead letters" in progress[-1]
     assert "pipeline 'core_replay' finished" in r.stderr
     assert "8,000 records in" in r.stderr and "3 dead letters" in r.stderr
+
+
+def test_run_serves_its_statistics_on_metrics_addr(tmp_path: pathlib.Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = tmp_path / "p.yaml"
+    p.write_text(
+        "name: live\n"
+        "sources: {input: {type: stdin}}\n"
+        "stages: {parse: {type: parse_json, inputs: [input]}}\n"
+        "sinks: {console: {type: stdout, inputs: [parse, parse.deadletter]}}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "srestream", "run", str(p), "--quiet",
+         "--store", str(tmp_path / "s.sqlite"), "--metrics-addr", f"127.0.0.1:{port}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write("\n".join(LINES[:10]) + "\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read().decode()
+                if 'component="parse",kind="stage"} 10' in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert 'srestream_stage_records_in_total{pipeline="live",component="parse",kind="stage"} 10' in body, body
+        out, err = proc.communicate(timeout=20)  # closes stdin: the end of the input
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert len(out.splitlines()) == 10
