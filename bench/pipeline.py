@@ -36,6 +36,11 @@ Figures (medians of ``--runs`` runs, each a fresh Runner and output dir):
   where the alert leaves ``burn_rate`` (a third wrapper): the first part is
   parse, correlation and windows, the second is ``root_cause`` holding the
   alert until the correlator's statistics reach the alert's time;
+* ``without_root_cause_records_per_s``, ``without_root_cause_p50_latency_ms``
+  and ``..._p99_latency_ms``: the same pipeline with the sink reading
+  ``burn_rate`` directly, run alternately with the full one;
+  ``root_cause_time_ratio``: median over those pairs of the full run's time
+  over the variant's (what ranking root causes multiplies the cost by);
 * ``alerts``, ``pages``, ``budgets``, ``alerts_at_end_of_input`` (alerts
   raised by the end of the replay, not by a record: not in the latency);
 * ``peak_rss_kb`` after the runs (before the decode yardstick).
@@ -113,8 +118,10 @@ def slo_file(wl: Workload) -> Path:
     return path
 
 
-def pipeline_dict(logs: Path, slos: Path, out: str) -> dict[str, Any]:
-    return {
+def pipeline_dict(logs: Path, slos: Path, out: str, *, root_cause: bool = True) -> dict[str, Any]:
+    """The benchmark's pipeline; without ``root_cause`` the sink reads
+    ``burn_rate`` directly (the variant that shows what ranking costs)."""
+    d: dict[str, Any] = {
         "name": "bench_pipeline",
         "runtime": {"batch_size": BATCH},
         "sources": {"logs": {"type": "replay", "paths": [str(logs)]}},
@@ -132,6 +139,10 @@ def pipeline_dict(logs: Path, slos: Path, out: str) -> dict[str, Any]:
         },
         "sinks": {"out": {"type": "directory", "path": out, "inputs": ["root_cause"]}},
     }
+    if not root_cause:
+        del d["stages"]["root_cause"]
+        d["sinks"]["out"]["inputs"] = ["burn_rate"]
+    return d
 
 
 # -- the instruments: thin wrappers bound in place of the built logic -------------
@@ -247,10 +258,12 @@ def _build(pipeline: Any, cid: str, section: dict[str, Any]) -> Any:
     return section[cid].build(ctx)
 
 
-def run_once(wl: Workload, slos: Path, line_ts_ns: Sequence[int]) -> RunResult:
+def run_once(
+    wl: Workload, slos: Path, line_ts_ns: Sequence[int], *, root_cause: bool = True
+) -> RunResult:
     """One replay of the workload through a fresh Runner."""
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as out:
-        pipeline = pipeline_from_dict(pipeline_dict(wl.logs, slos, out))
+        pipeline = pipeline_from_dict(pipeline_dict(wl.logs, slos, out, root_cause=root_cause))
         source = TimedSource(_build(pipeline, "logs", pipeline.sources))
         burn = TimedStage(_build(pipeline, "burn_rate", pipeline.stages))
         sink = TimedSink(_build(pipeline, "out", pipeline.sinks))
@@ -384,13 +397,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     truth = wl.load_truth()
     slos = slo_file(wl)
     ts = line_times_ns(wl.logs)
-    runs = [run_once(wl, slos, ts) for _ in range(max(1, args.runs))]
+    # The full pipeline and the variant without root_cause alternate, so
+    # that each pair sees the same load on a shared machine.
+    runs, bare = [], []
+    for _ in range(max(1, args.runs)):
+        runs.append(run_once(wl, slos, ts))
+        bare.append(run_once(wl, slos, ts, root_cause=False))
     rss = peak_rss_kb()
-    for r in runs:
+    for r in runs + bare:
         check_run(r, truth, wl.records)
 
-    def med(pick: Callable[[RunResult], list[float]], q: float) -> float | None:
-        vals = [percentiles(pick(r), (q,)).get(q) for r in runs]
+    def med(
+        pick: Callable[[RunResult], list[float]], q: float, of: list[RunResult] = runs
+    ) -> float | None:
+        vals = [percentiles(pick(r), (q,)).get(q) for r in of]
         got = [v for v in vals if v is not None]
         return round(median(got), 2) if got else None
 
@@ -409,6 +429,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         source_to_burn_rate_p99_ms=med(lambda r: r.to_burn_ms, 99),
         burn_rate_to_sink_p50_ms=med(lambda r: r.from_burn_ms, 50),
         burn_rate_to_sink_p99_ms=med(lambda r: r.from_burn_ms, 99),
+        without_root_cause_records_per_s=round(wl.records / median(r.seconds for r in bare), 1),
+        without_root_cause_p50_latency_ms=med(lambda r: r.latencies_ms, 50, bare),
+        without_root_cause_p99_latency_ms=med(lambda r: r.latencies_ms, 99, bare),
+        root_cause_time_ratio=round(
+            median(f.seconds / b.seconds for f, b in zip(runs, bare, strict=True)), 3
+        ),
         alerts=len(last.alerts),
         alerts_timed=len(last.latencies_ms),
         alerts_at_end_of_input=last.at_end,
