@@ -39,11 +39,11 @@ from contextlib import aclosing
 from typing import Any
 
 from .._component import Outputs
-from .._records import LogRecord, MetricSample
 from ._alerting import MINUTE_NS
 from ._budget import timeslice_is_good
 from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
+from ._scan import compile_scan
 from ._spec import SLOSet, SLOSpec
 
 __all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
@@ -107,11 +107,13 @@ class ServiceBuckets:
     exists as soon as any record of the service arrives in it, so its
     presence is the service's data coverage.
 
-    ``count_log``/``count_metric`` are generated functions (one call per
-    record for all the service's SLOs, predicates inlined).
+    ``count_metric`` is a generated function (one call per metric sample
+    for all the service's SLOs, predicates inlined); log records are
+    counted inline by the stage's generated scan (see ``_scan``), or by
+    ``compile_counter(on_metrics=False)`` for services past its shapes.
     """
 
-    __slots__ = ("count_log", "count_metric", "counter_values", "counters", "pending", "service")
+    __slots__ = ("count_metric", "counter_values", "counters", "pending", "service")
 
     def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
         self.service = service
@@ -119,8 +121,7 @@ class ServiceBuckets:
         self.pending: dict[int, list[int]] = {}
         self.counter_values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         """Last value of each counter series (``source: metrics`` SLIs)."""
-        self.count_log = self._compile(on_metrics=False)
-        self.count_metric = self._compile(on_metrics=True)
+        self.count_metric = self.compile_counter(on_metrics=True)
         if any(k.spec.sli.counts_increments for k in self.counters):
             self.count_metric = self._with_increments(self.count_metric)
 
@@ -139,7 +140,7 @@ class ServiceBuckets:
 
         return count_increase
 
-    def _compile(self, *, on_metrics: bool) -> Callable[..., None]:
+    def compile_counter(self, *, on_metrics: bool) -> Callable[..., None]:
         env = predicate_env()
         env["PEND"] = self.pending
         width = 2 * len(self.counters)
@@ -196,8 +197,7 @@ class SliWindows:
         for spec in slos.slos:
             by_service.setdefault(spec.service, []).append(SliCounter(spec))
         self.services = {svc: ServiceBuckets(svc, cs) for svc, cs in by_service.items()}
-        self._log_fns = {svc: b.count_log for svc, b in self.services.items()}
-        self._metric_fns = {svc: b.count_metric for svc, b in self.services.items()}
+        self._scan = compile_scan(self.services, resolution_ns, allowed_lateness_ns)
         self.watermark_ns: int | None = None
         self.max_ts_ns: int | None = None
         self.next_close: int | None = None
@@ -212,49 +212,37 @@ class SliWindows:
     # -- the hot path ---------------------------------------------------------
 
     def process(self, batch: Sequence[Any]) -> list[SliRollup]:
-        """Count one batch; return the rollups of the buckets it closed."""
+        """Count one batch; return the rollups of the buckets it closed.
+
+        The generated scan (see ``_scan``) walks the records in order: it
+        moves the watermark, sets the late records aside, counts the others
+        and notes where the watermark passed a bucket end; the buckets then
+        close at those points, in order.  Counting a whole batch before
+        closing changes nothing: a record that is not late is at or after
+        the watermark, so never in a bucket that closed before it; and
+        closing at the same points as a record-by-record pass keeps the gap
+        rollups (and so the output) identical at any batch size.
+        """
         out: list[SliRollup] = []
-        late: list[Any] = []
+        if not batch:
+            return out
         res = self.resolution_ns
-        lateness = self.allowed_lateness_ns
-        log_fns = self._log_fns
-        metric_fns = self._metric_fns
         if self.max_ts_ns is None:
-            if not batch:
-                return out
             # Counting starts with the bucket of the first record: earlier
             # records are late even within the allowed lateness.
             first = batch[0].ts_ns
             self.max_ts_ns = first
             self.next_close = first // res
-            self.watermark_ns = max(first - lateness, self.next_close * res)
-        max_ts = self.max_ts_ns
+            self.watermark_ns = max(first - self.allowed_lateness_ns, self.next_close * res)
         wm = self.watermark_ns
         assert wm is not None and self.next_close is not None
-        close_at = (self.next_close + 1) * res
-        for r in batch:
-            ts = r.ts_ns
-            t = type(r)
-            if t is LogRecord:
-                fn = log_fns.get(r.service)
-            elif t is MetricSample:
-                fn = metric_fns.get(r.labels.get("service", ""))
-            else:
-                continue
-            if ts > max_ts:
-                max_ts = ts
-                wm = max(wm, ts - lateness)
-                if wm >= close_at:
-                    self.max_ts_ns, self.watermark_ns = max_ts, wm
-                    self._close(wm // res, out)
-                    close_at = (self.next_close + 1) * res
-            elif ts < wm:
-                if fn is not None:
-                    late.append(r)
-                continue
-            if fn is not None:
-                fn(r, ts // res)
-        self.max_ts_ns, self.watermark_ns = max_ts, wm
+        ends: list[int] = []
+        late: list[Any] = []
+        self.max_ts_ns, self.watermark_ns = self._scan(
+            batch, self.max_ts_ns, wm, (self.next_close + 1) * res, ends, late
+        )
+        for e in ends:
+            self._close(e, out)
         if late:
             self.late_records += len(late)
             self.outputs.emit("late", late)

@@ -1,0 +1,192 @@
+"""The SLI windows stage's per-batch scan, generated once per SLO set.
+
+One generated function walks a batch in order and does, per record, all of
+the stage's record work inline (no call per record for log records):
+
+* the watermark: the largest ``ts_ns`` so far, late records, and the points
+  where the watermark passed a bucket end (the stage closes those buckets
+  after the scan, at the same points, so the output does not depend on the
+  batch size);
+* the bucket cells of the record's service (a per-call cache keyed by
+  service for the current bucket index, so a dict lookup per record);
+* every log SLI of the service, predicates inlined, counted into the cells.
+
+Services whose SLOs read the same (same predicates, same constants, in the
+same order) share one block of code: a "shape".  A set of SLOs written per
+service from a template has one shape, so the scan has no dispatch at
+all; with several shapes the block is chosen by an ``if`` on the shape's
+number, and past :data:`MAX_INLINE_SHAPES` the remaining services fall
+back to their own generated per-record counter.  Metric samples go through
+the service's per-record counter (counter series need their previous
+value in order).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from .._records import LogRecord, MetricSample
+from ._predicates import predicate_env
+
+if TYPE_CHECKING:
+    from ._windows import ServiceBuckets
+
+__all__ = ["MAX_INLINE_SHAPES", "Scan", "compile_scan"]
+
+MAX_INLINE_SHAPES: Final = 16
+"""Shapes with their own inline block; the rest call a per-service counter."""
+
+_FIELD_REF = re.compile(r"\br\.([a-z_]+)")
+_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+
+Scan = Callable[[Any, int, int, int, list[int], list[Any]], tuple[int, int]]
+"""``scan(batch, max_ts, watermark, close_at, ends, late) -> (max_ts, watermark)``."""
+
+
+def _shape(b: ServiceBuckets) -> tuple[list[str], dict[str, Any]]:
+    """The log-SLI counting lines of one service (over record ``r`` and the
+    cells ``c``) and the constants they use."""
+    env: dict[str, Any] = {}
+    body: list[str] = []
+    for j, k in enumerate(b.counters):
+        if k.spec.sli.on_metrics:
+            continue
+        total, good = k.sources(env, j)
+        body += [
+            f"if {total}:",
+            f"    c[{2 * j + 1}] += 1",
+            f"    if {good}:",
+            f"        c[{2 * j}] += 1",
+        ]
+    return body, env
+
+
+def _key(body: list[str], env: dict[str, Any]) -> tuple[Any, ...]:
+    consts = tuple(sorted((n, type(v).__name__, repr(v)) for n, v in env.items()))
+    return ("\n".join(body), consts)
+
+
+def _rename(line: str, names: dict[str, str]) -> str:
+    return _NAME.sub(lambda mt: names.get(mt.group(0), mt.group(0)), line)
+
+
+def compile_scan(
+    services: Mapping[str, ServiceBuckets], resolution_ns: int, lateness_ns: int
+) -> Scan:
+    """The scan function of one SLO set (see the module doc)."""
+    env = predicate_env()
+    shapes: dict[tuple[Any, ...], int] = {}
+    blocks: list[list[str]] = []
+    shape_of: dict[str, int] = {}
+    for svc, b in services.items():
+        body, consts = _shape(b)
+        key = _key(body, consts)
+        k = shapes.get(key)
+        if k is None:
+            k = len(blocks)
+            if k >= MAX_INLINE_SHAPES:
+                shape_of[svc] = -1
+                continue
+            shapes[key] = k
+            # The shape's constants under names of its own.
+            rename = {n: f"S{k}_{n}" for n in consts}
+            for n, v in consts.items():
+                env[rename[n]] = v
+            blocks.append([_rename(ln, rename) for ln in body])
+        shape_of[svc] = k
+
+    def cells_for(svc: str, m: int) -> Any:
+        """(shape, cells of bucket ``m``) of a service, None if unknown."""
+        b = services.get(svc)
+        if b is None:
+            return None
+        c = b.pending.get(m)
+        if c is None:
+            c = b.pending[m] = [0] * (2 * len(b.counters))
+        return (shape_of[svc], c)
+
+    env.update(
+        LogRecord=LogRecord,
+        MetricSample=MetricSample,
+        CELLS=cells_for,
+        KNOWN=frozenset(services),
+        METRIC_FNS={svc: b.count_metric for svc, b in services.items()},
+        # Services past the inline shapes: their own per-record log counter.
+        LOG_FNS={svc: services[svc].compile_counter(on_metrics=False)
+                 for svc, k in shape_of.items() if k < 0},
+        MISS=object(),
+    )
+    one = len(blocks) == 1 and -1 not in shape_of.values()
+
+    def block(k: int, ind: str) -> list[str]:
+        lines = blocks[k]
+        fields = sorted(set(_FIELD_REF.findall("\n".join(lines))) - {"ts_ns"})
+        out = [f"{ind}f_{f} = r.{f}" for f in fields]
+        out += [ind + _FIELD_REF.sub(lambda mt: f"f_{mt.group(1)}", ln) for ln in lines]
+        return out or [f"{ind}pass"]
+
+    res, late_ns = resolution_ns, lateness_ns
+    watermark = [
+        "        if f_ts_ns > max_ts:",
+        "            max_ts = f_ts_ns",
+        f"            if f_ts_ns - {late_ns} > wm:",
+        f"                wm = f_ts_ns - {late_ns}",
+        "                if wm >= close_at:",
+        f"                    e = wm // {res}",
+        "                    ends.append(e)",
+        f"                    close_at = (e + 1) * {res}",
+    ]
+    lines = [
+        "def scan(batch, max_ts, wm, close_at, ends, late):",
+        "    cm = None",
+        "    cur_get = None",
+        "    for r in batch:",
+        "        t = type(r)",
+        "        if t is LogRecord:",
+        "            f_ts_ns = r.ts_ns",
+        *["    " + ln for ln in watermark],
+        "            elif f_ts_ns < wm:",
+        "                if r.service in KNOWN:",
+        "                    late.append(r)",
+        "                continue",
+        f"            m = f_ts_ns // {res}",
+        "            if m != cm:",
+        "                cm = m",
+        "                cur = {}",
+        "                cur_get = cur.get",
+        "            svc = r.service",
+        "            x = cur_get(svc, MISS)",
+        "            if x is MISS:",
+        "                x = cur[svc] = CELLS(svc, m)",
+        "            if x is None:",
+        "                continue",
+        "            k, c = x",
+    ]
+    if one:
+        lines += block(0, "            ")
+    elif not blocks:
+        lines += ["            LOG_FNS[svc](r, m)"]
+    else:
+        for k in range(len(blocks)):
+            lines.append(f"            {'if' if k == 0 else 'elif'} k == {k}:")
+            lines += block(k, "                ")
+        lines += ["            else:", "                LOG_FNS[svc](r, m)"]
+    lines += [
+        "        elif t is MetricSample:",
+        "            fn = METRIC_FNS.get(r.labels.get('service', ''))",
+        "            f_ts_ns = r.ts_ns",
+        *["    " + ln for ln in watermark],
+        "            elif f_ts_ns < wm:",
+        "                if fn is not None:",
+        "                    late.append(r)",
+        "                continue",
+        "            if fn is not None:",
+        f"                fn(r, f_ts_ns // {res})",
+        "    return max_ts, wm",
+    ]
+    src = "\n".join(lines)
+    exec(compile(src, "<sli windows scan>", "exec"), env)  # noqa: S102
+    fn: Scan = env["scan"]
+    return fn
