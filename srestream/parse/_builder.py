@@ -46,6 +46,7 @@ from ._normalize import (
     _text,
     parse_duration_ns,
 )
+from ._json_fast import FastBatch, compile_fast_batch
 from ._time import _POW, _sec_cache
 
 if TYPE_CHECKING:
@@ -330,12 +331,14 @@ def compile_struct_batch(
 
 def compile_typed_batch(
     norm: Normalizer, keys: Sequence[str], fields: Sequence[str], what: str
-) -> tuple[BatchBuilder, list[tuple[str, Any, Any]]] | None:
+) -> tuple[BatchBuilder, list[tuple[str, Any, Any]], FastBatch | None] | None:
     """The strict variant of :func:`compile_struct_batch`: the Struct types
     the mapped fields (text is ``str`` with the default filled in, status an
     int, latency a number), so msgspec checks in C what the loop would check
-    per record.  Returns the loop and the Struct's ``(name, type, default)``
-    fields; a line that does not fit the types fails the decode and goes the
+    per record.  Returns the loop, the Struct's ``(name, type, default)``
+    fields and, when the normalizer is plain (no catalog, no redaction,
+    ``auto`` times), the comprehension of :mod:`._json_fast` to try first;
+    a line that does not fit the types fails the decode and goes the
     relaxed way, which makes the same record of it.
     """
     mapped: dict[int, tuple[str, int]] = {}
@@ -465,4 +468,20 @@ def compile_typed_batch(
     ]
     exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
     fn: BatchBuilder = ns["build_batch"]
-    return fn, spec
+    fast: FastBatch | None = None
+    if (
+        T_TS in mapped
+        and norm.catalog is None
+        and norm.redactor is None
+        and norm.times.time_format == "auto"
+    ):
+        fast = compile_fast_batch(
+            attr_of,
+            mapped,
+            extras,
+            _TEXT_FIELDS,
+            defaults,
+            {"ts": T_TS, "level": T_LEVEL, "status": T_STATUS, "latency": T_LATENCY},
+            norm.times.zone,
+        )
+    return fn, spec, fast

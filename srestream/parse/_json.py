@@ -25,6 +25,7 @@ from .._component import BuildContext, Outputs
 from .._records import LogRecord, RawLine
 from .._registry import register
 from ._builder import BatchBuilder, compile_struct_batch, compile_typed_batch
+from ._json_fast import FastBatch
 from ._levels import level_number
 from ._normalize import Normalizer
 from ._stage import ParseLogic, ParseStageConfig, deadletter, run_parser
@@ -50,9 +51,24 @@ class _StructPath:
     ``MAX_TYPED_MISSES`` such batches the typed one is no longer tried.
     """
 
-    __slots__ = ("keys", "known", "norm", "relaxed", "typed", "typed_misses", "usable")
+    __slots__ = (
+        "fast",
+        "fast_hits",
+        "fast_misses",
+        "keys",
+        "known",
+        "norm",
+        "relaxed",
+        "typed",
+        "typed_misses",
+        "usable",
+    )
 
     MAX_TYPED_MISSES = 16
+    MAX_FAST_MISSES = 16
+    """Batches the comprehension of ``_json_fast`` may hand back to the
+    careful loop before it is tried only while it succeeds on at least
+    four batches out of five (counts restart with each learned key set)."""
 
     def __init__(self, norm: Normalizer) -> None:
         self.norm = norm
@@ -62,6 +78,9 @@ class _StructPath:
         self.relaxed: tuple[Any, BatchBuilder] | None = None
         self.usable = True
         self.typed_misses = 0
+        self.fast: FastBatch | None = None
+        self.fast_misses = 0
+        self.fast_hits = 0
 
     def learn(self, dicts: Sequence[dict[str, Any]]) -> None:
         new = False
@@ -95,16 +114,18 @@ class _StructPath:
         )
         self.relaxed = (msgspec.json.Decoder(list[loose]).decode, build)  # type: ignore[valid-type]
         self.typed = (msgspec.json.Decoder(list[strict]).decode, typed[0])  # type: ignore[valid-type]
+        self.fast = typed[2]
+        self.fast_misses = self.fast_hits = 0
 
-    def _decode(self, text: str) -> tuple[list[Any], BatchBuilder] | None:
+    def _decode(self, text: str) -> tuple[list[Any], BatchBuilder, FastBatch | None] | None:
         if self.typed is not None and self.typed_misses < self.MAX_TYPED_MISSES:
             try:
-                return self.typed[0](text), self.typed[1]
+                return self.typed[0](text), self.typed[1], self.fast
             except msgspec.ValidationError:
                 pass  # a new key, or a value of another type
         if self.relaxed is not None:
             try:
-                found = self.relaxed[0](text), self.relaxed[1]
+                found = self.relaxed[0](text), self.relaxed[1], None
             except msgspec.ValidationError:
                 return None  # a new key (or not an object)
             if self.typed is not None:
@@ -129,9 +150,21 @@ class _StructPath:
             found = self._decode(text)
             if found is None:
                 raise msgspec.DecodeError("not objects")
-        objs, build = found
+        objs, build, fast = found
         if len(objs) != len(batch):
             raise msgspec.DecodeError("line count")
+        if fast is not None and (
+            self.fast_misses <= self.MAX_FAST_MISSES or self.fast_misses * 4 <= self.fast_hits
+        ):
+            try:
+                records = fast(objs, batch)
+            except (TypeError, ValueError, OverflowError):
+                records = None  # a line the careful loop must look at
+            if records is not None:
+                out += records
+                self.fast_hits += 1
+                return None
+            self.fast_misses += 1
         norm = self.norm
 
         def dead(raw: RawLine, reason: str) -> None:
@@ -152,7 +185,10 @@ def parse_json_batch(
     path = norm.json_path
     if path is None:
         path = norm.json_path = _StructPath(norm)
-    text = "[" + ",".join([r.text for r in batch]) + "]"
+    texts = [r.text for r in batch]
+    texts[0] = "[" + texts[0]
+    texts[-1] += "]"  # (the brackets on the ends: one copy of the batch's text, not three)
+    text = ",".join(texts)
     dicts: list[dict[str, Any]] | None = None
     try:
         if path.usable:
