@@ -3,25 +3,24 @@
 The careful loop of :func:`~._builder.compile_typed_batch` costs a few
 hundred ns of bytecode per line (branches for every form a timestamp may
 take, a ``try`` per line, an ``append`` call per record).  Most batches
-are plain: every timestamp is RFC 3339 text whose second and fraction were
-seen before, every unmapped key is present on every line, no latency is
-out of range.  For those, :func:`compile_fast_batch` generates a function
-that builds the records in one comprehension, with the timestamp done as
-two dict lookups (the text up to the second -> its ns, the rest ->
-fraction minus offset, both learned on a miss by ``__missing__``).
+are plain: every timestamp is RFC 3339 text, no latency is out of range.
+For those, :func:`compile_fast_batch` generates a function that builds the
+records in one comprehension, with the timestamp done as two dict lookups
+(the text up to the second -> its ns, the rest -> fraction minus offset,
+both learned on a miss by ``__missing__``) and ``attrs`` as one dict
+display when the line has every unmapped key (a small function otherwise).
 
 Anything else in a batch makes the function raise (TypeError, ValueError,
-OverflowError) or return None *before* any record leaves it; the caller
-then runs the careful loop over the same batch, which makes the records
-(and dead letters) it always made.  The caches only ever hold what the
-careful path would compute, so which path a batch takes never shows.
+OverflowError) before any record leaves it; the caller then runs the
+careful loop over the same batch, which makes the records (and dead
+letters) it always made.  The caches only ever hold what the careful path
+would compute, so which path a batch takes never shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import tzinfo
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -33,7 +32,7 @@ from ._time import _NS, _POW, _offset_seconds, _second_base
 __all__ = ["FastBatch", "compile_fast_batch"]
 
 FastBatch = Callable[[Sequence[Any], Sequence[RawLine]], "list[LogRecord] | None"]
-"""``(objs, batch) -> records``, or None / an exception: use the careful loop."""
+"""``(objs, batch) -> records``; an exception (or None): use the careful loop."""
 
 _CACHE_MAX = 1 << 16
 _DIGIT_AT = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
@@ -175,16 +174,23 @@ def compile_fast_batch(
         )
     kw["source"] = "r.source"
     kw["position"] = "r.position"
-    kw["attrs"] = "{" + ", ".join(f"{key!r}: k.{a}" for key, a in sorted(extras)) + "}"
+    # Unmapped keys, in sorted order: a dict display when the line has them
+    # all (one test each), else a small function that leaves out the absent.
+    ordered = sorted(extras)
+    kw["attrs"] = "{" + ", ".join(f"{key!r}: k.{a}" for key, a in ordered) + "}"
+    lines = ["def _attrs(k):", "    d = {}"]
+    for key, a in ordered:
+        lines += [f"    x = k.{a}", "    if x is not _UNSET:", f"        d[{key!r}] = x"]
+    lines.append("    return d")
+    if ordered:
+        present = " and ".join(f"k.{a} is not _UNSET" for _, a in ordered)
+        kw["attrs"] = f"{kw['attrs']} if {present} else _attrs(k)"
     order = LogRecord.__struct_fields__
     call = ", ".join(f"{f}={kw[f]}" for f in order if f in kw)
-    lines = ["def fast_batch(objs, batch):"]
-    for i, (_, a) in enumerate(sorted(extras)):
-        # int | str | ... of an extra is Any with UNSET for absent: all present, or no fast path
-        ns[f"_g{i}"] = attrgetter(a)
-        lines.append(f"    if _UNSET in map(_g{i}, objs):")
-        lines.append("        return None")
-    lines.append(f"    return [_LogRecord({call}) for k, r in _zip(objs, batch)]")
+    lines += [
+        "def fast_batch(objs, batch):",
+        f"    return [_LogRecord({call}) for k, r in _zip(objs, batch)]",
+    ]
     exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
     fn: FastBatch = ns["fast_batch"]
     return fn
