@@ -7,8 +7,11 @@ the stage's record work inline (no call per record for log records):
   where the watermark passed a bucket end (the stage closes those buckets
   after the scan, at the same points, so the output does not depend on the
   batch size);
-* the bucket cells of the record's service (a per-call cache keyed by
-  service for the current bucket index, so a dict lookup per record);
+* the bucket cells of the record's service, from a cache of the current
+  bucket (service -> cells, kept across batches; the stage empties it when
+  it restores a checkpoint): the bucket changes when ``ts_ns`` leaves the
+  current bucket's bounds (two comparisons, no division), and a record
+  costs one dict subscript for its cells;
 * every log SLI of the service, predicates inlined, counted into the cells.
 
 Services whose SLOs read the same (same predicates, same constants, in the
@@ -33,7 +36,7 @@ from ._predicates import predicate_env
 if TYPE_CHECKING:
     from ._windows import ServiceBuckets
 
-__all__ = ["MAX_INLINE_SHAPES", "Scan", "compile_scan"]
+__all__ = ["MAX_INLINE_SHAPES", "Scan", "compile_scan", "empty_cache"]
 
 MAX_INLINE_SHAPES: Final = 16
 """Shapes with their own inline block; the rest call a per-service counter."""
@@ -41,8 +44,14 @@ MAX_INLINE_SHAPES: Final = 16
 _FIELD_REF = re.compile(r"\br\.([a-z_]+)")
 _NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 
-Scan = Callable[[Any, int, int, int, list[int], list[Any]], tuple[int, int]]
-"""``scan(batch, max_ts, watermark, close_at, ends, late) -> (max_ts, watermark)``."""
+Scan = Callable[[Any, int, int, int, list[int], list[Any], list[Any]], tuple[int, int]]
+"""``scan(batch, max_ts, watermark, close_at, ends, late, cache) -> (max_ts, watermark)``;
+``cache`` is ``[lo, hi, cells by service]`` of the current bucket, updated in place."""
+
+
+def empty_cache() -> list[Any]:
+    """A bucket cache that holds no bucket (the first record fills it)."""
+    return [0, 0, {}]
 
 
 def _shape(b: ServiceBuckets) -> tuple[list[str], dict[str, Any]]:
@@ -98,10 +107,10 @@ def compile_scan(
         shape_of[svc] = k
 
     def cells_for(svc: str, m: int) -> Any:
-        """(shape, cells of bucket ``m``) of a service, None if unknown."""
+        """(shape, cells of bucket ``m``) of a service, False if unknown."""
         b = services.get(svc)
         if b is None:
-            return None
+            return False
         c = b.pending.get(m)
         if c is None:
             c = b.pending[m] = [0] * (2 * len(b.counters))
@@ -116,7 +125,6 @@ def compile_scan(
         # Services past the inline shapes: their own per-record log counter.
         LOG_FNS={svc: services[svc].compile_counter(on_metrics=False)
                  for svc, k in shape_of.items() if k < 0},
-        MISS=object(),
     )
     one = len(blocks) == 1 and -1 not in shape_of.values()
 
@@ -139,9 +147,9 @@ def compile_scan(
         f"                    close_at = (e + 1) * {res}",
     ]
     lines = [
-        "def scan(batch, max_ts, wm, close_at, ends, late):",
-        "    cm = None",
-        "    cur_get = None",
+        "def scan(batch, max_ts, wm, close_at, ends, late, cache):",
+        "    lo, hi, cur = cache",
+        "    m = lo // " + str(res),
         "    for r in batch:",
         "        t = type(r)",
         "        if t is LogRecord:",
@@ -151,18 +159,19 @@ def compile_scan(
         "                if r.service in KNOWN:",
         "                    late.append(r)",
         "                continue",
-        f"            m = f_ts_ns // {res}",
-        "            if m != cm:",
-        "                cm = m",
+        "            if not lo <= f_ts_ns < hi:",
+        f"                m = f_ts_ns // {res}",
+        f"                lo = m * {res}",
+        f"                hi = lo + {res}",
         "                cur = {}",
-        "                cur_get = cur.get",
         "            svc = r.service",
-        "            x = cur_get(svc, MISS)",
-        "            if x is MISS:",
+        "            try:",
+        "                x = cur[svc]",
+        "            except KeyError:",
         "                x = cur[svc] = CELLS(svc, m)",
-        "            if x is None:",
+        "            if not x:",
         "                continue",
-        "            k, c = x",
+        "            k, c = x" if not one else "            c = x[1]",
     ]
     if one:
         lines += block(0, "            ")
@@ -184,6 +193,7 @@ def compile_scan(
         "                continue",
         "            if fn is not None:",
         f"                fn(r, f_ts_ns // {res})",
+        "    cache[:] = lo, hi, cur",
         "    return max_ts, wm",
     ]
     src = "\n".join(lines)

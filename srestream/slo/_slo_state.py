@@ -101,9 +101,12 @@ class SloState:
         self.objective_ratio = spec.objective_ratio
         period = spec.parsed_period()
         self.period = period
+        self.rolling = period.rolling
         self.windows = alert_windows(spec, resolution_ns=resolution_ns)
         a = spec.alerting
         self.rules = [_Rule(w, spec, resolution_ns) for w in self.windows]
+        self.checks = [(r, r.long_n, r.short_n, r.bad_share) for r in self.rules]
+        """What ``_evaluate`` reads of each rule, in one tuple."""
         self.forecast_rule = (
             _Rule(None, spec, resolution_ns, a.severities.get("forecast", "ticket"))
             if a.enabled and a.forecast_horizon is not None
@@ -157,40 +160,42 @@ class SloState:
     # -- accounting -------------------------------------------------------------
 
     def _push(self, idx: int, good: int, total: int, nodata_ns: int, windows: bool = True) -> None:
-        """Add one closed bucket with index ``idx`` (consecutive)."""
+        """Add one closed bucket with index ``idx`` (consecutive).  Runs once
+        per key and bucket: attributes are read into locals once."""
         if windows:
             slot = idx % self.ring_len
-            self.cum_good += good
-            self.cum_total += total
-            self.good_ring[slot] = self.cum_good
-            self.total_ring[slot] = self.cum_total
+            self.cum_good = cg_ = self.cum_good + good
+            self.cum_total = ct_ = self.cum_total + total
+            self.good_ring[slot] = cg_
+            self.total_ring[slot] = ct_
             self.last_idx = idx
         ts = idx * self.res
-        if self.period.rolling:
+        if self.rolling:
             c = ts // self.coarse_ns
             ci = self.coarse_idx
+            C = self.coarse_len
+            cg, ct, cn = self.c_good, self.c_total, self.c_nodata
             if ci is None:
                 self.coarse_idx = c
             elif c > ci:
-                C = self.coarse_len
-                cg, ct, cn = self.c_good, self.c_total, self.c_nodata
+                pg, pt, pn = self.p_good, self.p_total, self.p_nodata
                 for k in range(ci + 1, min(c, ci + C) + 1):
                     s = k % C
-                    self.p_good -= cg[s]
-                    self.p_total -= ct[s]
-                    self.p_nodata -= cn[s]
+                    pg -= cg[s]
+                    pt -= ct[s]
+                    pn -= cn[s]
                     cg[s] = ct[s] = cn[s] = 0
+                self.p_good, self.p_total, self.p_nodata = pg, pt, pn
                 self.coarse_idx = c
-            s = c % self.coarse_len
-            self.c_good[s] += good
-            self.c_total[s] += total
-            self.c_nodata[s] += nodata_ns
-        else:
-            if ts >= self.period_end_ns:
-                self.period_start_ns, self.period_end_ns = calendar_period_bounds(
-                    ts, self.period.unit, self.period.time_zone
-                )
-                self.p_good = self.p_total = self.p_nodata = 0
+            s = c % C
+            cg[s] += good
+            ct[s] += total
+            cn[s] += nodata_ns
+        elif ts >= self.period_end_ns:
+            self.period_start_ns, self.period_end_ns = calendar_period_bounds(
+                ts, self.period.unit, self.period.time_zone
+            )
+            self.p_good = self.p_total = self.p_nodata = 0
         self.p_good += good
         self.p_total += total
         self.p_nodata += nodata_ns
@@ -344,15 +349,15 @@ class SloState:
         remaining: float | None = None
         gr, tr, L, i = self.good_ring, self.total_ring, self.ring_len, self.last_idx
         g_now, t_now = gr[i % L], tr[i % L]
-        for rule in self.rules:
+        for rule, long_n, short_n, share in self.checks:
             # burn >= factor  <=>  bad >= factor x budget x total (no division).
-            o = (i - rule.long_n) % L
+            o = (i - long_n) % L
             t = t_now - tr[o]
-            cond = t > 0 and t - (g_now - gr[o]) >= rule.bad_share * t
+            cond = t > 0 and t - (g_now - gr[o]) >= share * t
             if cond:
-                o = (i - rule.short_n) % L
+                o = (i - short_n) % L
                 t = t_now - tr[o]
-                cond = t > 0 and t - (g_now - gr[o]) >= rule.bad_share * t
+                cond = t > 0 and t - (g_now - gr[o]) >= share * t
             if cond or rule.state:
                 if remaining is None:
                     remaining = 1.0 - self.consumed()

@@ -43,7 +43,7 @@ from ._alerting import MINUTE_NS
 from ._budget import timeslice_is_good
 from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
-from ._scan import compile_scan
+from ._scan import compile_scan, empty_cache
 from ._spec import SLOSet, SLOSpec
 
 __all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
@@ -198,6 +198,8 @@ class SliWindows:
             by_service.setdefault(spec.service, []).append(SliCounter(spec))
         self.services = {svc: ServiceBuckets(svc, cs) for svc, cs in by_service.items()}
         self._scan = compile_scan(self.services, resolution_ns, allowed_lateness_ns)
+        self._cache = empty_cache()
+        """The scan's cells of the current bucket (see ``_scan``)."""
         self.watermark_ns: int | None = None
         self.max_ts_ns: int | None = None
         self.next_close: int | None = None
@@ -239,7 +241,7 @@ class SliWindows:
         ends: list[int] = []
         late: list[Any] = []
         self.max_ts_ns, self.watermark_ns = self._scan(
-            batch, self.max_ts_ns, wm, (self.next_close + 1) * res, ends, late
+            batch, self.max_ts_ns, wm, (self.next_close + 1) * res, ends, late, self._cache
         )
         for e in ends:
             self._close(e, out)
@@ -338,6 +340,7 @@ class SliWindows:
         self.watermark_ns = state["watermark_ns"]
         self.max_ts_ns = state["max_ts_ns"]
         self.next_close = state["next_close"]
+        self._cache = empty_cache()  # its cells are about to be replaced
         pending = state.get("pending", {})
         for svc, b in self.services.items():
             b.pending.clear()  # in place: the generated counters hold this dict
