@@ -110,3 +110,25 @@ def test_every_path_of_the_scan_counts_like_the_predicates(batch_size: int) -> N
         got[(r.slo, r.service, r.bucket_ts_ns, "good")] += r.good
     assert +got == _brute_force(slos, records, late)
     assert {r.service for r in rollups} == {s.service for s in slos.slos}
+
+
+def test_restoring_a_checkpoint_into_a_running_stage_forgets_its_cached_bucket() -> None:
+    # The scan caches the current bucket's cells; a restore replaces them,
+    # so records after the restore must land in the restored cells.
+    slos = slo_set(*_slos())
+    records = _records(600, seed=3)
+    head, tail = records[:300], records[300:]
+    fresh = SliWindows(slos, allowed_lateness_ns=20 * S)
+    fresh.process(head)
+    state = fresh.snapshot()
+    expected = fresh.process(tail) + fresh.flush()
+
+    # Restored right where it stands (its cached bucket is the next
+    # record's), and restored after moving on to later buckets.
+    for detour in (0, 150):
+        reused = SliWindows(slos, allowed_lateness_ns=20 * S)
+        reused.process(head)
+        reused.process(tail[:detour])
+        reused.restore(state)
+        assert reused.process(tail) + reused.flush() == expected
+    assert head[-1].ts_ns // MIN == tail[0].ts_ns // MIN
