@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .._records import LogRecord, RawLine
+from ._json_fast import FastBatch, compile_fast_batch
 from ._levels import level_number
 from ._normalize import (
     T_B3,
@@ -46,7 +47,6 @@ from ._normalize import (
     _text,
     parse_duration_ns,
 )
-from ._json_fast import FastBatch, compile_fast_batch
 from ._time import _POW, _sec_cache
 
 if TYPE_CHECKING:

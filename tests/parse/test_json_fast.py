@@ -76,7 +76,9 @@ def lines(n: int, seed: int, *, odd: float, optional_extras: bool) -> list[str]:
     return out
 
 
-def reference(texts: list[str], raws: Any, make: Callable[[], Normalizer]) -> tuple[bytes, list[int]]:
+def reference(
+    texts: list[str], raws: Any, make: Callable[[], Normalizer]
+) -> tuple[bytes, list[int]]:
     """Each line alone through the generic normalizer."""
     norm = make()
     out, dead = [], []
@@ -85,7 +87,10 @@ def reference(texts: list[str], raws: Any, make: Callable[[], Normalizer]) -> tu
         try:
             out.append(
                 norm._record_generic(
-                    dict(sorted(obj.items())), raw.source, raw.position, norm._plan(tuple(sorted(obj)))
+                    dict(sorted(obj.items())),
+                    raw.source,
+                    raw.position,
+                    norm._plan(tuple(sorted(obj))),
                 )
             )
         except ValueError:
