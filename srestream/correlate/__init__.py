@@ -14,7 +14,7 @@ from ._leading import (
     leading_indicators,
     replay_leading_indicators,
 )
-from ._rca import WEIGHTS, error_onsets, rank_root_causes
+from ._rca import WEIGHTS, EvidenceMemo, error_onsets, rank_root_causes
 from ._records import (
     Anomaly,
     AnomalyType,
@@ -57,6 +57,7 @@ __all__ = [
     "DependencyEdge",
     "DependencyGraph",
     "ErrorRateCusum",
+    "EvidenceMemo",
     "LeadingIndicator",
     "Link",
     "LinkMethod",

@@ -39,8 +39,8 @@ from collections.abc import Iterable, Sequence
 
 from .._output import rfc3339_ms
 from .._records import Event
-from ._changepoint import ErrorRateCusum
 from ._graph import downstream_of
+from ._onsets import error_onsets
 from ._records import (
     Anomaly,
     AnomalyType,
@@ -50,7 +50,7 @@ from ._records import (
     TraceSummary,
 )
 
-__all__ = ["WEIGHTS", "error_onsets", "rank_root_causes"]
+__all__ = ["WEIGHTS", "EvidenceMemo", "error_onsets", "rank_root_causes"]
 
 WEIGHTS: dict[str, float] = {
     "trace": 0.35,
@@ -61,43 +61,40 @@ WEIGHTS: dict[str, float] = {
 }
 
 
-def error_onsets(
-    stats: Iterable[ServiceStats], *, min_requests: int = 5, min_shift: float = 0.05
-) -> dict[str, int]:
-    """Each service's latest error onset (ns) in ``stats``: the start of the
-    most recent rise of its error ratio by at least ``min_shift`` that an
-    :class:`ErrorRateCusum` confirms (see module doc)."""
-    series: dict[str, list[tuple[int, int, int]]] = {}
-    for s in stats:
-        requests = s.spans if s.spans else s.logs
-        errors = s.errors if s.spans else s.error_logs
-        if requests >= min_requests or errors:
-            series.setdefault(s.service, []).append((s.ts_ns, errors, max(requests, errors)))
-    onsets: dict[str, int] = {}
-    for service, points in series.items():
-        points.sort()
-        cusum = ErrorRateCusum(min_shift=min_shift, min_baseline=3, threshold=5.0)
-        found = None
-        for ts, errors, requests in points:
-            onset = cusum.update(ts, errors, requests)
-            if onset is not None:
-                found = onset
-        if found is None:
-            # Too little history for a change point: erring from the start?
-            head = points[:3]
-            if head and all(e > 0 for _, e, _ in head):
-                found = head[0][0]
-        if found is not None:
-            onsets[service] = found
-    return onsets
+class EvidenceMemo:
+    """The lookback window and its error onsets for the last alert time.
+
+    Alerts leave ``root_cause`` in bursts (an outage pages many SLOs at the
+    same evaluation time); their windows are the same statistics, so the
+    change-point test runs once for them all.  The owner passes a
+    ``version`` that changes whenever a statistic is added: a window is
+    reused only for the same bounds and the same statistics."""
+
+    __slots__ = ("_key", "_value")
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, object] | None = None
+        self._value: tuple[list[ServiceStats], dict[str, int]] = ([], {})
+
+    def window(
+        self, stats: Iterable[ServiceStats], start: int, until: int, version: object
+    ) -> tuple[list[ServiceStats], dict[str, int]]:
+        """(statistics of ``[start, until]``, their error onsets); do not
+        modify them, they are shared."""
+        key = (start, until, version)
+        if key != self._key:
+            window = [s for s in stats if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until]
+            self._value = (window, error_onsets(window))
+            self._key = key
+        return self._value
 
 
 def _onsets(
-    window: Sequence[ServiceStats], anomalies: Sequence[Anomaly], start: int, until: int
+    stat_onsets: dict[str, int], anomalies: Sequence[Anomaly], start: int, until: int
 ) -> dict[str, int]:
     """Latest error onsets from the statistics, or from ``error_rate_change``
     anomalies of ``[start, until]`` when those are later."""
-    onsets = error_onsets(window)
+    onsets = dict(stat_onsets)
     for a in anomalies:
         if (
             a.anomaly_type == AnomalyType.ERROR_RATE_CHANGE
@@ -156,17 +153,23 @@ def rank_root_causes(
     incident_margin_ns: int = 900_000_000_000,
     recency_half_life_ns: int = 300_000_000_000,
     max_candidates: int = 5,
+    memo: EvidenceMemo | None = None,
+    stats_version: object = None,
 ) -> list[CandidateEvidence]:
     """Rank candidate root-cause services for an alert on ``service`` raised
     at ``until_ts_ns``; only evidence from ``[until - lookback, until]`` is
     used, so the answer does not depend on what arrived afterwards.  When
     the alerting service's own errors have an onset, the evidence window
     narrows to ``incident_margin_ns`` before it: an earlier incident inside
-    the lookback must not take the blame for this one."""
+    the lookback must not take the blame for this one.  A ``memo`` with a
+    ``stats_version`` that changes whenever ``stats`` do lets alerts of the
+    same time share the window and its change-point test."""
     start = until_ts_ns - lookback_ns
-    window = [s for s in stats if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until_ts_ns]
+    if memo is None or stats_version is None:
+        memo, stats_version = EvidenceMemo(), None
+    window, stat_onsets = memo.window(stats, start, until_ts_ns, stats_version)
     # Onsets need the whole lookback as baseline; the window only filters them.
-    onsets = _onsets(window, anomalies, start, until_ts_ns)
+    onsets = _onsets(stat_onsets, anomalies, start, until_ts_ns)
     own = onsets.get(service)
     if own is not None and own - incident_margin_ns > start:
         start = own - incident_margin_ns

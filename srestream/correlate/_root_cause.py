@@ -32,7 +32,7 @@ from typing import Any
 import msgspec
 
 from .._records import Event, LogRecord, MetricSample, RawLine, Span
-from ._rca import rank_root_causes
+from ._rca import EvidenceMemo, rank_root_causes
 from ._records import (
     Anomaly,
     CallTreeRecord,
@@ -82,6 +82,9 @@ class RootCauseAnalyzer:
         self.evidence_watermark: int | None = None
         self._latest: int | None = None  # newest event time of anything seen
         self._stats: deque[ServiceStats] = deque()
+        # Changes whenever ``_stats`` does: alerts of one time share a window.
+        self._stats_version = 0
+        self._memo = EvidenceMemo()
         self._edges: deque[DependencyEdge] = deque()
         self._deploys: deque[Event] = deque()
         self._anomalies: deque[Anomaly] = deque()
@@ -96,6 +99,7 @@ class RootCauseAnalyzer:
             t = type(rec)
             if t is ServiceStats:
                 self._stats.append(rec)
+                self._stats_version += 1
                 end = rec.ts_ns + rec.bucket_ns
                 if self.evidence_watermark is None or end > self.evidence_watermark:
                     self.evidence_watermark = end
@@ -161,16 +165,18 @@ class RootCauseAnalyzer:
         ranked = rank_root_causes(
             service=getattr(alert, "service", ""),
             until_ts_ns=until,
-            stats=list(self._stats),
+            stats=self._stats,
             edges=[e for e in edges if e.ts_ns == latest],
-            deploys=list(self._deploys),
-            anomalies=list(self._anomalies),
-            traces=list(self._failing),
+            deploys=self._deploys,
+            anomalies=self._anomalies,
+            traces=self._failing,
             recency_half_life_ns=self.recency_half_life_ns,
             incident_margin_ns=self.incident_margin_ns,
             lookback_ns=self.lookback_ns,
             deploy_window_ns=self.deploy_window_ns,
             max_candidates=self.max_candidates,
+            memo=self._memo,
+            stats_version=self._stats_version,
         )
         short = [{"service": c.service, "score": c.score, "method": c.method} for c in ranked]
         onsets = [c.onset_ts_ns for c in ranked if c.onset_ts_ns is not None]
@@ -193,7 +199,10 @@ class RootCauseAnalyzer:
                 w = min(w, rec.ts_ns)
                 break
         horizon = w - self.lookback_ns - self.deploy_window_ns - self.evidence_lag_ns
-        for q in (self._stats, self._edges, self._deploys, self._anomalies, self._failing):
+        stats = self._stats
+        if stats and stats[0].ts_ns < horizon:
+            self._stats_version += 1
+        for q in (stats, self._edges, self._deploys, self._anomalies, self._failing):
             while q and q[0].ts_ns < horizon:
                 q.popleft()
 
