@@ -16,7 +16,9 @@ change a single result:
 * in control (no excursion under way, ``S <= drift``) a bucket whose shift
   is not significant cannot move the sum above zero whatever its ``z``
   (``z`` is clamped to ``<= 0`` then), so the baseline's sigma and ``z``
-  are only computed when they can matter.
+  are only computed when they can matter;
+* a service none of whose buckets reaches ``min_shift`` on its own cannot
+  have a significant shift at all: its test is skipped.
 
 :func:`error_onsets_reference` is the plain form (kept as the oracle of the
 tests and as the definition).
@@ -93,7 +95,15 @@ def error_onsets(
     a service erring in its first three buckets has the first as onset."""
     onsets: dict[str, int] = {}
     for service, points in _series(stats, min_requests).items():
-        found = _latest_onset(points, min_shift)
+        if min_shift > 0 and not any(
+            e and t > 0 and min(1.0, e / t) >= min_shift for _, e, t in points
+        ):
+            # No bucket's ratio reaches min_shift, so no shift is ever
+            # significant (a ratio minus the baseline's, never negative, is
+            # smaller): no excursion, no alarm.  Most services, most of the time.
+            found = None
+        else:
+            found = _latest_onset(points, min_shift)
         if found is None:
             found = _fallback(points)
         if found is not None:
