@@ -17,8 +17,10 @@ change a single result:
   is not significant cannot move the sum above zero whatever its ``z``
   (``z`` is clamped to ``<= 0`` then), so the baseline's sigma and ``z``
   are only computed when they can matter;
-* a service none of whose buckets reaches ``min_shift`` on its own cannot
-  have a significant shift at all: its test is skipped.
+* only a bucket whose own ratio reaches ``min_shift`` can be a significant
+  shift: before a service's first such bucket the test only learns the
+  baseline (its last 30 values are all that is kept), after the last one no
+  alarm can come; a service without any (most) is not tested at all.
 
 :func:`error_onsets_reference` is the plain form (kept as the oracle of the
 tests and as the definition).
@@ -95,15 +97,18 @@ def error_onsets(
     a service erring in its first three buckets has the first as onset."""
     onsets: dict[str, int] = {}
     for service, points in _series(stats, min_requests).items():
-        if min_shift > 0 and not any(
-            e and t > 0 and min(1.0, e / t) >= min_shift for _, e, t in points
-        ):
-            # No bucket's ratio reaches min_shift, so no shift is ever
-            # significant (a ratio minus the baseline's, never negative, is
-            # smaller): no excursion, no alarm.  Most services, most of the time.
-            found = None
+        if min_shift > 0:
+            # Only buckets whose own ratio reaches min_shift can be significant
+            # (a ratio minus the baseline's, never negative, is no larger):
+            # before the first such bucket the test only learns its baseline,
+            # after the last one no alarm can come.  Most services have none.
+            shifts = [
+                i for i, (_, e, t) in enumerate(points)
+                if e and t > 0 and min(1.0, e / t) >= min_shift
+            ]  # fmt: skip
+            found = _latest_onset(points, min_shift, shifts[0], shifts[-1] + 1) if shifts else None
         else:
-            found = _latest_onset(points, min_shift)
+            found = _latest_onset(points, min_shift, 0, len(points))
         if found is None:
             found = _fallback(points)
         if found is not None:
@@ -111,12 +116,23 @@ def error_onsets(
     return onsets
 
 
-def _latest_onset(points: list[tuple[int, int, int]], min_shift: float) -> int | None:  # noqa: C901
-    """:meth:`ErrorRateCusum.update` over ``points``, step for step (see
-    module doc); the onset of its last alarm."""
+def _latest_onset(  # noqa: C901
+    points: list[tuple[int, int, int]], min_shift: float, lo: int, hi: int
+) -> int | None:
+    """:meth:`ErrorRateCusum.update` over ``points[lo:hi]``, step for step
+    (see module doc), after ``points[:lo]`` (none significant) have only
+    been learnt as baseline; the onset of its last alarm."""
     fsum, sqrt, asin = math.fsum, math.sqrt, math.asin
     base: deque[float] = deque(maxlen=_BASELINE)
     base_sq: deque[float] = deque(maxlen=_BASELINE)  # sin(y)**2 of ``base``
+    i = lo
+    while i > 0 and len(base) < _BASELINE:  # the last values learnt, newest first
+        i -= 1
+        _, errors, total = points[i]
+        if total > 0:
+            _, y, sq, _ = _transform(errors, total)
+            base.appendleft(y)
+            base_sq.appendleft(sq)
     total_ = 0.0  # the CUSUM sum
     alarmed = False
     quiet = 0
@@ -124,7 +140,7 @@ def _latest_onset(points: list[tuple[int, int, int]], min_shift: float) -> int |
     run_sq: list[float] = []
     run_z: list[tuple[int, float]] = []
     found = None
-    for ts, errors, total in points:
+    for ts, errors, total in points[lo:hi]:
         if total <= 0:
             continue
         ratio, y, sq, min_sigma = _transform(errors, total)

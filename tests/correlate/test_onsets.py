@@ -50,14 +50,14 @@ def _stats(series: list[list[tuple[int, int, float]]], seed: int) -> list[Servic
     series=st.lists(st.lists(_segment, min_size=1, max_size=5), min_size=1, max_size=6),
     seed=st.integers(0, 1000),
     min_shift=st.sampled_from([0.0, 0.02, 0.05, 0.2]),
+    min_requests=st.sampled_from([0, 5]),
 )
 def test_fast_onsets_equal_the_general_cusum(
-    series: list[list[tuple[int, int, float]]], seed: int, min_shift: float
+    series: list[list[tuple[int, int, float]]], seed: int, min_shift: float, min_requests: int
 ) -> None:
     stats = _stats(series, seed)
-    assert error_onsets(stats, min_shift=min_shift) == error_onsets_reference(
-        stats, min_shift=min_shift
-    )
+    options = {"min_shift": min_shift, "min_requests": min_requests}
+    assert error_onsets(stats, **options) == error_onsets_reference(stats, **options)
 
 
 def test_a_step_in_the_error_ratio_is_dated_to_its_bucket() -> None:
