@@ -156,7 +156,13 @@ def compile_fast_batch(
     }
     kw: dict[str, str] = {}
     ts_attr = attr_of[mapped[t_ts][0]]
-    kw["ts_ns"] = f"_secs[(x := k.{ts_attr})[:19]] + _fracs[x[19:]]"
+    # In the second of the line before (``p <= x < q``: x starts with its
+    # 'YYYY-MM-DDTHH:MM:SS.', two comparisons, no slice) one lookup; else
+    # the second's lookup too, which becomes the one to compare with.
+    kw["ts_ns"] = (
+        f"(b + _fracs[x[19:]]) if p <= (x := k.{ts_attr}) < q else "
+        "((b := _secs[(h := x[:19])]) + _fracs[x[19:]] + 0 * len((p := h + '.', q := h + '/')))"
+    )
     for ti, name in text_fields.items():
         if ti in mapped:
             kw[name] = f"k.{attr_of[mapped[ti][0]]}"
@@ -189,6 +195,8 @@ def compile_fast_batch(
     call = ", ".join(f"{f}={kw[f]}" for f in order if f in kw)
     lines += [
         "def fast_batch(objs, batch):",
+        "    p = q = ''",
+        "    b = 0",
         f"    return [_LogRecord({call}) for k, r in _zip(objs, batch)]",
     ]
     exec("\n".join(lines), ns)  # noqa: S102 - generated from constants (keys through repr)
