@@ -29,6 +29,7 @@ tests and as the definition).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
 
@@ -97,23 +98,100 @@ def error_onsets(
     a service erring in its first three buckets has the first as onset."""
     onsets: dict[str, int] = {}
     for service, points in _series(stats, min_requests).items():
-        if min_shift > 0:
-            # Only buckets whose own ratio reaches min_shift can be significant
-            # (a ratio minus the baseline's, never negative, is no larger):
-            # before the first such bucket the test only learns its baseline,
-            # after the last one no alarm can come.  Most services have none.
-            shifts = [
-                i for i, (_, e, t) in enumerate(points)
-                if e and t > 0 and min(1.0, e / t) >= min_shift
-            ]  # fmt: skip
-            found = _latest_onset(points, min_shift, shifts[0], shifts[-1] + 1) if shifts else None
-        else:
-            found = _latest_onset(points, min_shift, 0, len(points))
-        if found is None:
-            found = _fallback(points)
+        found = _service_onset(points, min_shift)
         if found is not None:
             onsets[service] = found
     return onsets
+
+
+def _service_onset(points: list[tuple[int, int, int]], min_shift: float) -> int | None:
+    """The onset of one service's time-ordered points (see :func:`error_onsets`)."""
+    if min_shift > 0:
+        # Only buckets whose own ratio reaches min_shift can be significant
+        # (a ratio minus the baseline's, never negative, is no larger):
+        # before the first such bucket the test only learns its baseline,
+        # after the last one no alarm can come.  Most services have none.
+        shifts = [
+            i for i, (_, e, t) in enumerate(points)
+            if e and t > 0 and min(1.0, e / t) >= min_shift
+        ]  # fmt: skip
+        found = _latest_onset(points, min_shift, shifts[0], shifts[-1] + 1) if shifts else None
+    else:
+        found = _latest_onset(points, min_shift, 0, len(points))
+    return found if found is not None else _fallback(points)
+
+
+class SeriesIndex:
+    """Every service's points kept as statistics come and go, so that the
+    onsets of a window are found without going through all its statistics
+    (:meth:`onsets` equals :func:`error_onsets` of the statistics of
+    ``[start, until]`` held).  Needs one bucket size: with statistics of
+    several, :meth:`onsets` returns None."""
+
+    __slots__ = ("_bucket_sizes", "_points", "min_requests", "min_shift")
+
+    def __init__(self, *, min_requests: int = 5, min_shift: float = 0.05) -> None:
+        self.min_requests = min_requests
+        self.min_shift = min_shift
+        self._points: dict[str, list[tuple[int, int, int]]] = {}
+        self._bucket_sizes: dict[int, int] = {}  # bucket_ns -> statistics held
+
+    def _point(self, s: ServiceStats) -> tuple[int, int, int] | None:
+        spans = s.spans
+        requests = spans if spans else s.logs
+        errors = s.errors if spans else s.error_logs
+        if requests >= self.min_requests or errors:
+            return (s.ts_ns, errors, requests if requests > errors else errors)
+        return None
+
+    def add(self, s: ServiceStats) -> None:
+        sizes = self._bucket_sizes
+        sizes[s.bucket_ns] = sizes.get(s.bucket_ns, 0) + 1
+        point = self._point(s)
+        if point is None:
+            return
+        points = self._points.get(s.service)
+        if points is None:
+            self._points[s.service] = [point]
+        elif points[-1] <= point:
+            points.append(point)
+        else:
+            insort(points, point)
+
+    def remove(self, s: ServiceStats) -> None:
+        """Forget ``s`` (added before)."""
+        sizes = self._bucket_sizes
+        left = sizes[s.bucket_ns] - 1
+        if left:
+            sizes[s.bucket_ns] = left
+        else:
+            del sizes[s.bucket_ns]
+        point = self._point(s)
+        if point is None:
+            return
+        points = self._points[s.service]
+        del points[bisect_left(points, point)]
+        if not points:
+            del self._points[s.service]
+
+    def onsets(self, start: int, until: int) -> dict[str, int] | None:
+        """:func:`error_onsets` of the statistics held with ``start <= ts``
+        and ``ts + bucket <= until``; None with several bucket sizes."""
+        sizes = self._bucket_sizes
+        if len(sizes) != 1:
+            return {} if not sizes else None
+        (size,) = sizes
+        lo, hi = (start,), (until - size + 1,)
+        onsets: dict[str, int] = {}
+        min_shift = self.min_shift
+        for service, points in self._points.items():
+            a = bisect_left(points, lo)
+            b = bisect_left(points, hi, a)
+            if a < b:
+                found = _service_onset(points[a:b], min_shift)
+                if found is not None:
+                    onsets[service] = found
+        return onsets
 
 
 def _latest_onset(  # noqa: C901

@@ -40,7 +40,7 @@ from collections.abc import Iterable, Sequence
 from .._output import rfc3339_ms
 from .._records import Event
 from ._graph import downstream_of
-from ._onsets import error_onsets
+from ._onsets import SeriesIndex, error_onsets
 from ._records import (
     Anomaly,
     AnomalyType,
@@ -68,11 +68,14 @@ class EvidenceMemo:
     same evaluation time); their windows are the same statistics, so the
     change-point test runs once for them all.  The owner passes a
     ``version`` that changes whenever a statistic is added: a window is
-    reused only for the same bounds and the same statistics."""
+    reused only for the same bounds and the same statistics.  With a
+    :class:`SeriesIndex` kept in step with the statistics, onsets come from
+    it rather than from a pass over the window's statistics."""
 
-    __slots__ = ("_key", "_value")
+    __slots__ = ("_key", "_value", "index")
 
-    def __init__(self) -> None:
+    def __init__(self, index: SeriesIndex | None = None) -> None:
+        self.index = index
         self._key: tuple[int, int, object] | None = None
         self._value: tuple[list[ServiceStats], dict[str, int]] = ([], {})
 
@@ -84,7 +87,8 @@ class EvidenceMemo:
         key = (start, until, version)
         if key != self._key:
             window = [s for s in stats if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until]
-            self._value = (window, error_onsets(window))
+            onsets = self.index.onsets(start, until) if self.index is not None else None
+            self._value = (window, error_onsets(window) if onsets is None else onsets)
             self._key = key
         return self._value
 

@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 
 from .._records import Event, LogRecord, MetricSample, RawLine, Span
+from ._onsets import SeriesIndex
 from ._rca import EvidenceMemo, rank_root_causes
 from ._records import (
     Anomaly,
@@ -84,7 +85,8 @@ class RootCauseAnalyzer:
         self._stats: deque[ServiceStats] = deque()
         # Changes whenever ``_stats`` does: alerts of one time share a window.
         self._stats_version = 0
-        self._memo = EvidenceMemo()
+        self._series = SeriesIndex()  # the statistics by service, for onsets
+        self._memo = EvidenceMemo(self._series)
         self._edges: deque[DependencyEdge] = deque()
         self._deploys: deque[Event] = deque()
         self._anomalies: deque[Anomaly] = deque()
@@ -99,6 +101,7 @@ class RootCauseAnalyzer:
             t = type(rec)
             if t is ServiceStats:
                 self._stats.append(rec)
+                self._series.add(rec)
                 self._stats_version += 1
                 end = rec.ts_ns + rec.bucket_ns
                 if self.evidence_watermark is None or end > self.evidence_watermark:
@@ -202,7 +205,9 @@ class RootCauseAnalyzer:
         stats = self._stats
         if stats and stats[0].ts_ns < horizon:
             self._stats_version += 1
-        for q in (stats, self._edges, self._deploys, self._anomalies, self._failing):
+            while stats and stats[0].ts_ns < horizon:
+                self._series.remove(stats.popleft())
+        for q in (self._edges, self._deploys, self._anomalies, self._failing):
             while q and q[0].ts_ns < horizon:
                 q.popleft()
 
@@ -236,6 +241,8 @@ class RootCauseAnalyzer:
         self.evidence_watermark = state["evidence_watermark"]
         self._latest = state.get("latest")
         self._stats = deque(msgspec.convert(state["stats"], list[ServiceStats]))
+        for s in self._stats:
+            self._series.add(s)
         self._edges = deque(msgspec.convert(state["edges"], list[DependencyEdge]))
         self._deploys = deque(msgspec.convert(state["deploys"], list[Event]))
         self._anomalies = deque(msgspec.convert(state["anomalies"], list[Anomaly]))

@@ -1,15 +1,17 @@
-"""The fast error-onset test gives exactly the onsets of the general CUSUM,
-and alerts that share a window share its test without changing a ranking."""
+"""The fast error-onset test gives exactly the onsets of the general CUSUM
+(also from the series kept per service), and alerts that share a window
+share its test without changing a ranking."""
 
 from __future__ import annotations
 
 import random
+from collections import deque
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from srestream.correlate import EvidenceMemo, RootCauseAnalyzer, ServiceStats, rank_root_causes
-from srestream.correlate._onsets import error_onsets, error_onsets_reference
+from srestream.correlate._onsets import SeriesIndex, error_onsets, error_onsets_reference
 from srestream.slo._records import Alert
 
 from ._cascade import MINUTE, T0
@@ -94,3 +96,39 @@ def test_the_memo_is_not_reused_once_the_statistics_change() -> None:
     )
     assert again == rank_root_causes(service="web", until_ts_ns=until, stats=evidence)
     assert again[0].service == "cache"
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_the_kept_series_give_the_onsets_of_every_window(seed: int) -> None:
+    """Statistics come (some late), go (oldest first) and a few have another
+    bucket size; every window's onsets from the index equal those of a pass
+    over the window's statistics, or the index declines (several sizes)."""
+    rng = random.Random(seed)
+    index, held = SeriesIndex(), deque[ServiceStats]()
+    rates = {f"svc-{k}": 0.0 for k in range(rng.randint(1, 6))}
+    answered = 0
+    for t in range(rng.randint(10, 120)):
+        for service in rates:
+            if rng.random() < 0.05:
+                rates[service] = rng.choice([0.0, 0.02, 0.1, 0.5, 1.0])
+            n = rng.choice([0, 3, 5, 20, 50])
+            errors = sum(rng.random() < rates[service] for _ in range(n))
+            late = rng.randint(1, 5) if rng.random() < 0.1 else 0
+            s = ServiceStats(
+                ts_ns=T0 + max(0, t - late) * MINUTE, service=service, spans=n, errors=errors,
+                bucket_ns=MINUTE if rng.random() < 0.99 else 2 * MINUTE, root_causes=0,
+                latency_mean_ns=0, logs=n, error_logs=errors,
+            )  # fmt: skip
+            held.append(s)
+            index.add(s)
+        while held and rng.random() < 0.3:
+            index.remove(held.popleft())
+        until = T0 + (t - rng.randint(0, 3)) * MINUTE + rng.choice([0, 0, -1, 1])
+        start = until - rng.choice([10, 30, 60]) * MINUTE
+        got = index.onsets(start, until)
+        if got is not None:
+            answered += 1
+            window = [s for s in held if start <= s.ts_ns and s.ts_ns + s.bucket_ns <= until]
+            assert got == error_onsets(window)
+    assert answered or any(s.bucket_ns != MINUTE for s in held)
