@@ -4,8 +4,10 @@ A batch is decoded with **one** msgspec call: the lines joined as the
 elements of one JSON array, decoded straight into a list of Structs with a
 field per key seen so far (``forbid_unknown_fields``: a line with a new key
 fails the call, its keys are learned, the Struct is rebuilt).  One
-generated loop then maps the well-known fields (the normalizer's mapping)
-and puts every other key into ``attrs``, in sorted key order.  Keys that
+generated comprehension (``_json_fast``) then maps the well-known fields
+(the normalizer's mapping) and puts every other key into ``attrs``, in
+sorted key order; a batch it cannot take whole (a timestamp of another
+form, a latency out of range) goes through the generated careful loop.  Keys that
 need the generic normalizer (trace headers, two spellings of one field)
 switch the stream to decoding dicts; the records are the same either way.
 
