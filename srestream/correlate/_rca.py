@@ -72,12 +72,13 @@ class EvidenceMemo:
     :class:`SeriesIndex` kept in step with the statistics, onsets come from
     it rather than from a pass over the window's statistics."""
 
-    __slots__ = ("_key", "_value", "index")
+    __slots__ = ("_key", "_narrowed", "_value", "index")
 
     def __init__(self, index: SeriesIndex | None = None) -> None:
         self.index = index
-        self._key: tuple[int, int, object] | None = None
+        self._key: tuple[int, int, object] = (0, 0, object())  # matches no version
         self._value: tuple[list[ServiceStats], dict[str, int]] = ([], {})
+        self._narrowed: dict[tuple[int, int], _Narrowed] = {}
 
     def window(
         self, stats: Iterable[ServiceStats], start: int, until: int, version: object
@@ -90,7 +91,32 @@ class EvidenceMemo:
             onsets = self.index.onsets(start, until) if self.index is not None else None
             self._value = (window, error_onsets(window) if onsets is None else onsets)
             self._key = key
+            self._narrowed = {}
         return self._value
+
+    def narrowed(self, start: int, half_life_ns: int) -> _Narrowed:
+        """The last :meth:`window` from ``start`` on (an alert's own onset
+        narrows it), the services erring in it and those erring in its last
+        ``2 * half_life_ns`` (at least two buckets); shared, do not modify."""
+        got = self._narrowed.get((start, half_life_ns))
+        if got is None:
+            window = self._value[0]
+            if start > self._key[0]:
+                window = [s for s in window if start <= s.ts_ns]
+            erring = frozenset(
+                s.service for s in window if s.errors or (not s.spans and s.error_logs)
+            )
+            size = window[0].bucket_ns if window else 0
+            recent = self._key[1] - max(2 * half_life_ns, 2 * size)
+            active = frozenset(
+                s.service for s in window
+                if s.ts_ns + s.bucket_ns > recent and (s.errors or (not s.spans and s.error_logs))
+            )  # fmt: skip
+            got = self._narrowed[(start, half_life_ns)] = (window, erring, active)
+        return got
+
+
+_Narrowed = tuple[list[ServiceStats], frozenset[str], frozenset[str]]
 
 
 def _onsets(
@@ -171,25 +197,17 @@ def rank_root_causes(
     start = until_ts_ns - lookback_ns
     if memo is None or stats_version is None:
         memo, stats_version = EvidenceMemo(), None
-    window, stat_onsets = memo.window(stats, start, until_ts_ns, stats_version)
+    _, stat_onsets = memo.window(stats, start, until_ts_ns, stats_version)
     # Onsets need the whole lookback as baseline; the window only filters them.
     onsets = _onsets(stat_onsets, anomalies, start, until_ts_ns)
     own = onsets.get(service)
     if own is not None and own - incident_margin_ns > start:
         start = own - incident_margin_ns
-        window = [s for s in window if start <= s.ts_ns]
         onsets = {svc: t for svc, t in onsets.items() if t >= start}
-    erring: set[str] = set(onsets)
-    for s in window:
-        if s.errors or (not s.spans and s.error_logs):
-            erring.add(s.service)
-    # Services whose errors stopped long before the alert are not its cause.
+    window, erring_stats, active = memo.narrowed(start, recency_half_life_ns)
     size = window[0].bucket_ns if window else 0
-    recent = until_ts_ns - max(2 * recency_half_life_ns, 2 * size)
-    active = {
-        s.service for s in window
-        if s.ts_ns + s.bucket_ns > recent and (s.errors or (not s.spans and s.error_logs))
-    }  # fmt: skip
+    erring: set[str] = set(onsets) | erring_stats
+    # Services whose errors stopped long before the alert are not its cause.
     if active:
         erring &= active
         onsets = {svc: t for svc, t in onsets.items() if svc in active}
