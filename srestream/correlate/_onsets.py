@@ -32,6 +32,7 @@ import math
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 from ._changepoint import ErrorRateCusum
 from ._records import ServiceStats
@@ -104,21 +105,47 @@ def error_onsets(
     return onsets
 
 
-def _service_onset(points: list[tuple[int, int, int]], min_shift: float) -> int | None:
-    """The onset of one service's time-ordered points (see :func:`error_onsets`)."""
-    if min_shift > 0:
-        # Only buckets whose own ratio reaches min_shift can be significant
-        # (a ratio minus the baseline's, never negative, is no larger):
-        # before the first such bucket the test only learns its baseline,
-        # after the last one no alarm can come.  Most services have none.
-        shifts = [
-            i for i, (_, e, t) in enumerate(points)
-            if e and t > 0 and min(1.0, e / t) >= min_shift
-        ]  # fmt: skip
-        found = _latest_onset(points, min_shift, shifts[0], shifts[-1] + 1) if shifts else None
-    else:
+def _service_onset(
+    points: list[tuple[int, int, int]],
+    min_shift: float,
+    cache: dict[tuple[Any, ...], int | None] | None = None,
+) -> int | None:
+    """The onset of one service's time-ordered points (see :func:`error_onsets`);
+    ``cache`` keeps answers by the points the test reads (for one ``min_shift``)."""
+    if min_shift <= 0:
         found = _latest_onset(points, min_shift, 0, len(points))
+        return found if found is not None else _fallback(points)
+    # Only buckets whose own ratio reaches min_shift can be significant
+    # (a ratio minus the baseline's, never negative, is no larger):
+    # before the first such bucket the test only learns its baseline,
+    # after the last one no alarm can come.  Most services have none.
+    shifts = [
+        i for i, (_, e, t) in enumerate(points) if e and t > 0 and min(1.0, e / t) >= min_shift
+    ]  # fmt: skip
+    if not shifts:
+        return _fallback(points)
+    lo, hi = shifts[0], shifts[-1] + 1
+    if cache is None:
+        found = _latest_onset(points, min_shift, lo, hi)
+    else:
+        # The test reads the buckets from the last 30 learnt before ``lo``
+        # to ``hi``: a window sliding on keeps the same ones for a while.
+        seed, learnt = lo, 0
+        while seed > 0 and learnt < _BASELINE:
+            seed -= 1
+            if points[seed][2] > 0:
+                learnt += 1
+        key = (lo - seed, *points[seed:hi])
+        found = cache.get(key, _MISSING)  # type: ignore[arg-type]
+        if found is _MISSING:
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            found = cache[key] = _latest_onset(points[seed:hi], min_shift, lo - seed, hi - seed)
     return found if found is not None else _fallback(points)
+
+
+_MISSING: Any = object()
+_MAX_CACHED = 4096
 
 
 class SeriesIndex:
@@ -128,13 +155,14 @@ class SeriesIndex:
     ``[start, until]`` held).  Needs one bucket size: with statistics of
     several, :meth:`onsets` returns None."""
 
-    __slots__ = ("_bucket_sizes", "_points", "min_requests", "min_shift")
+    __slots__ = ("_bucket_sizes", "_cache", "_points", "min_requests", "min_shift")
 
     def __init__(self, *, min_requests: int = 5, min_shift: float = 0.05) -> None:
         self.min_requests = min_requests
         self.min_shift = min_shift
         self._points: dict[str, list[tuple[int, int, int]]] = {}
         self._bucket_sizes: dict[int, int] = {}  # bucket_ns -> statistics held
+        self._cache: dict[tuple[Any, ...], int | None] = {}  # see _service_onset
 
     def _point(self, s: ServiceStats) -> tuple[int, int, int] | None:
         spans = s.spans
@@ -183,12 +211,12 @@ class SeriesIndex:
         (size,) = sizes
         lo, hi = (start,), (until - size + 1,)
         onsets: dict[str, int] = {}
-        min_shift = self.min_shift
+        min_shift, cache = self.min_shift, self._cache
         for service, points in self._points.items():
             a = bisect_left(points, lo)
             b = bisect_left(points, hi, a)
             if a < b:
-                found = _service_onset(points[a:b], min_shift)
+                found = _service_onset(points[a:b], min_shift, cache)
                 if found is not None:
                     onsets[service] = found
         return onsets
