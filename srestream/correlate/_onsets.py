@@ -76,7 +76,7 @@ def _series(
             points = series.get(s.service)
             if points is None:
                 points = series[s.service] = []
-            points.append((s.ts_ns, errors, requests if requests > errors else errors))
+            points.append((s.ts_ns, errors, max(requests, errors)))
     for points in series.values():
         points.sort()
     return series
@@ -136,7 +136,7 @@ def _service_onset(
             if points[seed][2] > 0:
                 learnt += 1
         key = (lo - seed, *points[seed:hi])
-        found = cache.get(key, _MISSING)  # type: ignore[arg-type]
+        found = cache.get(key, _MISSING)
         if found is _MISSING:
             if len(cache) >= _MAX_CACHED:
                 cache.clear()
@@ -169,7 +169,7 @@ class SeriesIndex:
         requests = spans if spans else s.logs
         errors = s.errors if spans else s.error_logs
         if requests >= self.min_requests or errors:
-            return (s.ts_ns, errors, requests if requests > errors else errors)
+            return (s.ts_ns, errors, max(requests, errors))
         return None
 
     def add(self, s: ServiceStats) -> None:
@@ -222,7 +222,7 @@ class SeriesIndex:
         return onsets
 
 
-def _latest_onset(  # noqa: C901
+def _latest_onset(
     points: list[tuple[int, int, int]], min_shift: float, lo: int, hi: int
 ) -> int | None:
     """:meth:`ErrorRateCusum.update` over ``points[lo:hi]``, step for step

@@ -58,8 +58,9 @@ def test_fast_onsets_equal_the_general_cusum(
     series: list[list[tuple[int, int, float]]], seed: int, min_shift: float, min_requests: int
 ) -> None:
     stats = _stats(series, seed)
-    options = {"min_shift": min_shift, "min_requests": min_requests}
-    assert error_onsets(stats, **options) == error_onsets_reference(stats, **options)
+    assert error_onsets(
+        stats, min_shift=min_shift, min_requests=min_requests
+    ) == error_onsets_reference(stats, min_shift=min_shift, min_requests=min_requests)
 
 
 def test_a_step_in_the_error_ratio_is_dated_to_its_bucket() -> None:
@@ -109,11 +110,11 @@ def test_the_kept_series_give_the_onsets_of_every_window(seed: int) -> None:
     rates = {f"svc-{k}": 0.0 for k in range(rng.randint(1, 6))}
     answered = 0
     for t in range(rng.randint(10, 120)):
-        for service in rates:
+        for service, rate in list(rates.items()):
             if rng.random() < 0.05:
-                rates[service] = rng.choice([0.0, 0.02, 0.1, 0.5, 1.0])
+                rates[service] = rate = rng.choice([0.0, 0.02, 0.1, 0.5, 1.0])
             n = rng.choice([0, 3, 5, 20, 50])
-            errors = sum(rng.random() < rates[service] for _ in range(n))
+            errors = sum(rng.random() < rate for _ in range(n))
             late = rng.randint(1, 5) if rng.random() < 0.1 else 0
             s = ServiceStats(
                 ts_ns=T0 + max(0, t - late) * MINUTE, service=service, spans=n, errors=errors,
