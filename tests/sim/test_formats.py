@@ -157,7 +157,7 @@ def test_promtool_loads_the_openmetrics_into_tsdb_blocks(
 ) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool not installed (tests/install-servers.sh installs it)")
+        pytest.fail("promtool not installed: run tests/install-servers.sh")
     out = tmp_path / "tsdb"
     proc = subprocess.run(
         [

@@ -37,8 +37,13 @@ from srestream.slo._windows import SliWindows
 from srestream.testing import ListSource
 
 PROMTOOL = shutil.which("promtool")
-pytestmark = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed "
-                                "(tests/install-servers.sh installs it)")
+
+
+@pytest.fixture(autouse=True)
+def _promtool_is_installed() -> None:
+    # A missing promtool fails these tests (never a silent skip).
+    if PROMTOOL is None:
+        pytest.fail("promtool not installed: run tests/install-servers.sh")
 
 S = 1_000_000_000
 RATE_PER_S = 1

@@ -17,8 +17,14 @@ from srestream.slo._rules import build_rule_groups, format_prom_duration, render
 VEC = pathlib.Path(__file__).parent.parent / "data" / "slo"
 SLOTH = VEC / "sloth"
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed "
-                                    "(tests/install-servers.sh installs it)")
+needs_promtool = pytest.mark.usefixtures("_promtool_is_installed")
+
+
+@pytest.fixture
+def _promtool_is_installed() -> None:
+    # A missing promtool fails these tests (never a silent skip).
+    if PROMTOOL is None:
+        pytest.fail("promtool not installed: run tests/install-servers.sh")
 
 
 def srestream(*args: str) -> subprocess.CompletedProcess[str]:
