@@ -7,6 +7,7 @@ or usage; 130 stopped by a signal before the end (state checkpointed).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from ._errors import ConfigError, SrestreamError
+from ._errors import ConfigError, Problem, SrestreamError
 from ._pipeline import Pipeline, load_pipeline
 from ._registry import components
 from ._runner import Runner, RunnerStatistics
@@ -106,6 +107,11 @@ def _common_run_args(p: argparse.ArgumentParser) -> None:
         help="serve runner statistics as Prometheus text (e.g. 127.0.0.1:9464)",
     )
     p.add_argument(
+        "--metrics-token-file",
+        metavar="PATH",
+        help="file holding the bearer token /metrics requires (needed off loopback)",
+    )
+    p.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
@@ -174,6 +180,7 @@ async def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
     from ._metrics_http import serve_metrics
     from ._store import open_store
 
+    endpoint = _metrics_endpoint(args) if args.metrics_addr else None
     store_path = _store_path(args, pipeline)
     show_progress = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     async with open_store(store_path) as store:
@@ -186,9 +193,11 @@ async def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
             resume=not getattr(args, "fresh", False),
         )
         async with anyio.create_task_group() as tg:
-            if args.metrics_addr:
-                host, _, port = args.metrics_addr.rpartition(":")
-                await tg.start(serve_metrics, runner, host or "127.0.0.1", int(port))
+            if endpoint is not None:
+                host, port, token = endpoint
+                await tg.start(
+                    functools.partial(serve_metrics, bearer_token=token), runner, host, port
+                )
             if show_progress:
                 tg.start_soon(_progress, runner)
             summary = await runner.run(handle_signals=True)
@@ -198,6 +207,32 @@ async def _run(args: argparse.Namespace, pipeline: Pipeline) -> int:
     if not args.quiet:
         _print_summary(pipeline.name, summary.statistics, summary.stopped, summary.resumed_from)
     return EXIT_STOPPED if summary.stopped else EXIT_OK
+
+
+def _metrics_endpoint(args: argparse.Namespace) -> tuple[str, int, str | None]:
+    """(host, port, bearer token) of --metrics-addr; off loopback a token is required."""
+    from .io._http import _is_loopback
+
+    host, _, port = str(args.metrics_addr).rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit():
+        raise ConfigError([Problem("--metrics-addr", f"expected HOST:PORT, got {args.metrics_addr!r}")])
+    token = None
+    if args.metrics_token_file:
+        try:
+            with open(args.metrics_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as exc:
+            raise ConfigError(
+                [Problem("--metrics-token-file", f"cannot read: {exc.strerror}")]
+            ) from None
+        if not token:
+            raise ConfigError([Problem("--metrics-token-file", "the file is empty")])
+    elif not _is_loopback(host):
+        raise ConfigError(
+            [Problem("--metrics-addr", f"{host} is not loopback: give --metrics-token-file")]
+        )
+    return host, int(port), token
 
 
 async def _progress(runner: Runner) -> None:

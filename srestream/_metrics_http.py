@@ -1,9 +1,12 @@
 """Self-metrics: the runner statistics as Prometheus text over HTTP.
 
-Binds to loopback unless told otherwise; serves ``GET /metrics`` only.
+Binds to loopback unless told otherwise; bound anywhere else it requires a
+bearer token (SPEC §3.12).  Serves ``GET /metrics`` only.
 """
 
 from __future__ import annotations
+
+import hmac
 
 import anyio
 from anyio.abc import TaskStatus
@@ -62,11 +65,19 @@ async def serve_metrics(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
+    bearer_token: str | None = None,
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``GET /metrics`` until cancelled; reports the bound port."""
+    """Serve ``GET /metrics`` until cancelled; reports the bound port.  With
+    ``bearer_token``, a request without ``Authorization: Bearer <token>``
+    gets a 401."""
+    expected = f"Bearer {bearer_token}".encode() if bearer_token else None
 
     def handler(method: str, path: str, headers: Headers, body: bytes) -> Response:
+        if expected is not None:
+            got = next((v for k, v in headers if k == "authorization"), "")
+            if not hmac.compare_digest(got.encode(), expected):
+                return 401, [("www-authenticate", "Bearer")], b"bearer token required\n"
         if method == "GET" and path.split("?", 1)[0] in ("/metrics", "/"):
             text = render_metrics(runner.statistics(), runner.pipeline.name).encode()
             return 200, [("content-type", "text/plain; version=0.0.4; charset=utf-8")], text

@@ -227,10 +227,19 @@ class Runner:
                 except (OSError, ValueError) as exc:
                     raise GraphError(f"cannot build {cfg.kind} {cid!r}: {exc}") from exc
             self._nodes[cid] = _Node(cid, cfg.kind, logic, outputs)
-        fused = self._fuse_chains() if p.runtime.chain_stages else set()
+        self._fused = self._fuse_chains() if p.runtime.chain_stages else set()
         for cid, cfg in p.components():
             inputs: list[str] = list(getattr(cfg, "inputs", ()))
-            if not inputs or cid in fused:
+            if len(set(inputs)) != len(inputs):
+                raise GraphError(f"{cid!r} lists the same input twice: {inputs}")
+        self._live_sinks = {cid for cid in p.sinks}
+
+    def _wire(self) -> None:
+        """One bounded stream into each stage or sink that heads a task
+        (created when the run starts, so a runner never run holds none)."""
+        for cid, cfg in self.pipeline.components():
+            inputs: list[str] = list(getattr(cfg, "inputs", ()))
+            if not inputs or cid in self._fused:
                 continue
             node = self._nodes[cid]
             send, recv = anyio.create_memory_object_stream[Any](self.capacity * len(inputs))
@@ -238,14 +247,10 @@ class Runner:
             keys = []
             for ref in inputs:
                 name, _, port = ref.partition(".")
-                producer = self._nodes[name]
-                producer.ports.setdefault(port, []).append(send.clone())
+                self._nodes[name].ports.setdefault(port, []).append(send.clone())
                 keys.append(f"{name}.{port}" if port else name)
-            if len(set(keys)) != len(keys):
-                raise GraphError(f"{cid!r} lists the same input twice: {inputs}")
             node.input_keys = tuple(keys)
             send.close()
-        self._live_sinks = {cid for cid in p.sinks}
 
     def _fuse_chains(self) -> set[str]:
         """Fuse each stage or sink whose only input is the whole main output
@@ -340,6 +345,7 @@ class Runner:
         self._started_ns = time.monotonic_ns()
         self._all_ended = anyio.Event()
         await self._restore()
+        self._wire()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
