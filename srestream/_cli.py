@@ -123,14 +123,14 @@ def _common_run_args(p: argparse.ArgumentParser) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.pipeline)
     n = sum(1 for _ in pipeline.components())
-    warnings = _unconsumed_deadletters(pipeline)
+    warnings = _unread_side_outputs(pipeline)
     for w in warnings:
         print(f"srestream: warning: {w}", file=sys.stderr)
     print(f"{args.pipeline}: ok ({n} components)")
     return EXIT_OK
 
 
-def _unconsumed_deadletters(pipeline: Pipeline) -> list[str]:
+def _unread_side_outputs(pipeline: Pipeline) -> list[str]:
     consumed = {ref for _, c in pipeline.components() for ref in getattr(c, "inputs", ())}
     out = []
     for cid, c in pipeline.components():
