@@ -150,8 +150,6 @@ def compile_fast_batch(
         "_fracs": _FractionCache(zone),
         "_lv": _LevelCache(_LEVELS),
         "_round": round,
-        "_fround": float.__round__,
-        "_float": float,
         "_zip": zip,
     }
     kw: dict[str, str] = {}
@@ -174,10 +172,7 @@ def compile_fast_batch(
         kw["status"] = f"k.{attr_of[mapped[t_status][0]]}"
     if t_latency in mapped:
         key, unit = mapped[t_latency]
-        kw["latency_ns"] = (
-            f"_fround(y * {unit}) if (y := k.{attr_of[key]}).__class__ is _float "
-            f"else (None if y is None else y * {unit})"
-        )
+        kw["latency_ns"] = f"None if (y := k.{attr_of[key]}) is None else _round(y * {unit})"
     kw["source"] = "r.source"
     kw["position"] = "r.position"
     # Unmapped keys, in sorted order: a dict display when the line has them
