@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from bench._common import CACHE, decode_rate, peak_rss_kb, timed
 
 DEFAULT_RECORDS = 1_000_000
@@ -236,6 +238,68 @@ def _floor_rate(lines: list[str], runs: int) -> float:
     return len(lines) / statistics.median(cpu)
 
 
+def _steps(lines: list[str], runs: int) -> dict[str, float]:
+    """CPU ns per line of the JSONL path built up step by step, each step
+    the previous one plus one thing the normalizer must do (the cheapest
+    pure-Python form of it, the one the fast path uses): decode the batch
+    into the learned Struct; + one bare LogRecord per line; + the text
+    fields and status copied; + the RFC 3339 timestamp to ns; + level and
+    latency; + ``attrs`` (= the fast path itself).  With ``decode_alone``
+    (one line at a time into a dict), they show where the time goes and
+    what a ratio target leaves for each step."""
+    from srestream._component import Outputs
+    from srestream._records import LogRecord, RawLine
+    from srestream.parse import Normalizer, parse_json_batch
+    from srestream.parse._json_fast import _FractionCache, _LevelCache, _SecondCache
+    from srestream.parse._levels import _LEVELS
+
+    norm = Normalizer()
+    raws = [RawLine(source="f", position=i, offset=0, text=t) for i, t in enumerate(lines, 1)]
+    parse_json_batch(raws[:BATCH], Outputs(), norm)
+    path = norm.json_path
+    decode, fast = path.typed[0], path.fast
+    batches = [raws[i : i + BATCH] for i in range(0, len(raws), BATCH)]
+    texts = ["[" + ",".join(r.text for r in b) + "]" for b in batches]
+    attr = {f.encode_name: f.name for f in msgspec.structs.fields(type(decode(texts[0])[0]))}
+    ts, lv, lat = (f"k.{attr[k]}" for k in ("ts", "level", "latency_ms"))
+    fields = ", ".join(
+        f"{f}=k.{attr[k]}"
+        for f, k in (("service", "service"), ("message", "msg"), ("trace_id", "trace_id"),
+                     ("span_id", "span_id"), ("status", "status"))
+    )
+    stamp = (f"(b + _fracs[x[19:]]) if p <= (x := {ts}) < q else ((b := _secs[(h := x[:19])])"
+             " + _fracs[x[19:]] + 0 * len((p := h + '.', q := h + '/')))")
+    rest = f"level=_lv[{lv}], latency_ns=None if (y := {lat}) is None else (y * 1000000).__round__()"
+    steps = {
+        "decode_batch": "k",
+        "record": "_LogRecord(ts_ns=0, source=r.source, position=r.position)",
+        "fields": f"_LogRecord(ts_ns=0, {fields}, source=r.source, position=r.position)",
+        "timestamp": f"_LogRecord(ts_ns={stamp}, {fields}, source=r.source, position=r.position)",
+        "level_latency": f"_LogRecord(ts_ns={stamp}, {fields}, {rest}, source=r.source, position=r.position)",
+    }
+    fns: dict[str, Any] = {}
+    for name, expr in steps.items():
+        env: dict[str, Any] = {"_LogRecord": LogRecord, "_round": round, "_lv": _LevelCache(_LEVELS),
+                               "_secs": _SecondCache(), "_fracs": _FractionCache(None)}
+        src = f"def step(objs, batch):\n    p = q = ''\n    b = 0\n    return [{expr} for k, r in zip(objs, batch)]"
+        exec(src, env)  # noqa: S102 - bench-only, constants
+        fns[name] = env["step"]
+    fns["attrs_full_path"] = fast
+    best: dict[str, float] = {}
+    for _ in range(max(3, runs)):
+        for name, fn in fns.items():
+            t = time.process_time()
+            for text, b in zip(texts, batches):
+                fn(decode(text), b)
+            best[name] = min(best.get(name, 1e9), time.process_time() - t)
+        dl = msgspec.json.Decoder().decode
+        t = time.process_time()
+        for line in lines:
+            dl(line)
+        best["decode_alone"] = min(best.get("decode_alone", 1e9), time.process_time() - t)
+    return {k: round(v / len(lines) * 1e9, 1) for k, v in best.items()}
+
+
 def _decode_rates(lines: list[str], runs: int) -> tuple[float, float]:
     """msgspec decoding the same lines alone, one by one: (wall, CPU) lines/s."""
     cpu: list[float] = []
@@ -273,6 +337,7 @@ def _jsonl(lines: list[str], runs: int, out: dict[str, Any]) -> None:
     )
     if n_dead or n_out != len(lines):
         out["jsonl_dead_letters"] = n_dead
+    out["jsonl_steps_cpu_ns_per_line"] = _steps(lines[:200_000], runs)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

