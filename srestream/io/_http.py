@@ -27,9 +27,18 @@ right bearer token gets a ``401`` and is not kept.  The receiver binds to
 loopback unless told otherwise and then requires a bearer token (from a
 file or an environment variable, never from the pipeline file).
 
-Connections are served one at a time inside the source (each bounded by
-``request_timeout``): a source's generator cannot own a task group across
-its yields, and pushed events are small and rare next to log lines.
+Every open connection is read a little at a time: each round waits (at
+most ``poll_interval``) until some socket is ready, then takes what each
+connection's socket holds with non-blocking reads into that connection's
+own h11 state.  A complete request is therefore handled, and its events
+yielded, in the next batch however many other pushers are slow, idle or
+half-sent (a "slowloris" cannot hold an on-call ack or a firing alert
+back).  Each connection gets ``request_timeout`` from its accept to send
+its whole request (then a ``408`` and it is closed) and as long again to
+read its answer; at most ``max_connections`` are open at once, and the
+ones beyond get a ``503`` and are closed.  A source's generator cannot own
+a task group across its yields, so the wait for ready sockets opens its
+task group and closes it again within one round.
 """
 
 from __future__ import annotations
@@ -39,13 +48,13 @@ import ipaddress
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import h11
 import msgspec
-from anyio.abc import SocketAttribute, SocketStream
+from anyio.abc import SocketAttribute
 
 from .._component import BuildContext, Clock, Outputs, SourceConfig, SystemClock
 from .._duration import Duration
@@ -56,10 +65,11 @@ from ..parse._time import parse_timestamp
 from ._httpserver import (
     HttpError,
     HttpRequest,
+    RequestReader,
+    Response,
+    encode_response,
     error_response,
     open_listener_port,
-    read_request,
-    send_response,
 )
 
 __all__ = ["HttpReceiver", "HttpReceiverSource", "events_from_payload"]
@@ -68,7 +78,13 @@ _JSON = [("content-type", "application/json")]
 _TEXT = [("content-type", "text/plain; charset=utf-8")]
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 _MAX_DEADLETTER_CHARS = 65536
-_MAX_CONNECTIONS_PER_BATCH = 64
+_MAX_ACCEPTS_PER_ROUND = 64
+_RECEIVE_BYTES = 65536
+_READS_PER_ROUND = 16  # at most 1 MiB from one pusher per round
+_LINGER_S = 1.0  # how long an answered connection may take to close its side
+_MAX_LINGERING = 256
+_BUSY: Response = (503, _TEXT + [("retry-after", "1")], b"too many open connections\n")
+_TIMEOUT: Response = (408, _TEXT, b"request not received within request_timeout\n")
 
 
 class BadPayload(ValueError):
@@ -231,9 +247,100 @@ _ROUTES = ("/alertmanager", "/deploy", "/ci", "/ack", "/events")
 
 
 # ------------------------------------------------------------------ logic
+class _Pusher:
+    """One accepted connection, read a little each round: its raw
+    non-blocking socket, its own h11 state, and its deadline (accept +
+    ``request_timeout`` while it sends its request, answer +
+    ``request_timeout`` while it reads our answer)."""
+
+    __slots__ = ("conn", "deadline", "outbox", "reader", "sock")
+
+    def __init__(self, sock: socket.socket, *, deadline: float, max_body_bytes: int) -> None:
+        self.sock = sock
+        self.conn = h11.Connection(h11.SERVER)
+        self.reader = RequestReader(self.conn, max_body_bytes=max_body_bytes)
+        self.deadline = deadline
+        self.outbox = b""
+        """Answer bytes the socket has not taken yet (empty while reading)."""
+
+    def read_nowait(self) -> bool:
+        """Take what the socket holds now (a bounded amount, so one fast
+        pusher cannot starve the others) and advance the request: True once
+        it is complete or the pusher closed; :class:`HttpError` when it is
+        refused."""
+        done = self.reader.advance()
+        reads = 0
+        while not done and reads < _READS_PER_ROUND:
+            try:
+                data = self.sock.recv(_RECEIVE_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""  # reset by the pusher: the end of its stream
+            reads += 1
+            self.conn.receive_data(data)  # b"" tells h11 the stream ended
+            done = self.reader.advance()
+        return done
+
+    def answer(self, response: Response, deadline: float) -> None:
+        """Queue the answer; the connection closes once it is sent."""
+        try:
+            self.outbox = encode_response(self.conn, *response, close=True)
+        except h11.LocalProtocolError:
+            self.outbox = b""  # h11 cannot answer in this state: just close
+        self.deadline = deadline
+
+    def flush_nowait(self) -> bool:
+        """Send what the socket takes now: True once all is sent (or the
+        pusher went away; it will retry)."""
+        while self.outbox:
+            try:
+                sent = self.sock.send(self.outbox)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError:
+                self.outbox = b""
+                break
+            self.outbox = self.outbox[sent:]
+        return True
+
+    def shut_nowait(self, linger_deadline: float) -> bool:
+        """End our side (a FIN after the answer) and drop what the pusher
+        still sends: True once closed; False while it has yet to close its
+        side, to be drained until ``linger_deadline``.  Closing at once over
+        unread bytes would make the kernel reset the connection and lose
+        the answer on its way (a 503 sent right after accept, say)."""
+        self.outbox = b""
+        self.deadline = linger_deadline
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.sock.close()
+            return True
+        return self.drain_nowait()
+
+    def drain_nowait(self) -> bool:
+        """Read and drop what the pusher sent: True once it closed its side
+        (and so the socket is closed)."""
+        try:
+            for _ in range(_READS_PER_ROUND):
+                if not self.sock.recv(_RECEIVE_BYTES):
+                    break
+            else:
+                return False
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            pass  # reset by the pusher: nothing left to drain
+        self.sock.close()
+        return True
+
+
 class HttpReceiver:
     """Running logic of the push receiver.  ``port`` is the bound port once
-    it listens (useful with ``port=0``)."""
+    it listens (useful with ``port=0``).  ``requests``, ``timeouts`` (408s)
+    and ``refused`` (503s: over ``max_connections``) count connections;
+    ``open_connections`` is how many were open after the last round."""
 
     def __init__(
         self,
@@ -246,6 +353,7 @@ class HttpReceiver:
         max_body_bytes: int = 1 << 20,
         request_timeout_s: float = 10.0,
         poll_interval_s: float = 0.25,
+        max_connections: int = 128,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -256,7 +364,12 @@ class HttpReceiver:
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s
         self.poll_interval_s = poll_interval_s
+        self.max_connections = max_connections
         self.requests = 0
+        self.timeouts = 0
+        self.refused = 0
+        self.open_connections = 0
+        self._lingering: list[_Pusher] = []  # answered, draining until the pusher closes
 
     def _authorized(self, req: HttpRequest) -> bool:
         if self._token is None:
@@ -286,79 +399,151 @@ class HttpReceiver:
         body = msgspec.json.encode({"status": "ok", "events": len(events)})
         return 200, _JSON, body, events
 
-    async def _exchange(self, stream: SocketStream) -> tuple[h11.Connection, Any, list[Event]]:
-        conn = h11.Connection(h11.SERVER)
-        try:
-            with anyio.fail_after(self.request_timeout_s):
-                req = await read_request(stream, conn, max_body_bytes=self.max_body_bytes)
-        except TimeoutError:
-            return conn, None, []
-        except HttpError as exc:
-            return conn, error_response(exc), []
-        if req is None:
-            return conn, None, []
-        status, headers, body, events = self.handle(req)
-        return conn, (status, headers, body), events
-
-    async def _accept(self, socks: list[socket.socket], timeout: float) -> list[SocketStream]:
-        """Connections waiting on the listening sockets, after waiting up to
-        ``timeout`` for one.  Only the wait is ever cancelled, never an
-        accept, so a timeout cannot drop a connection the kernel handed over."""
-        with anyio.move_on_after(timeout):
-            if len(socks) == 1:
-                await anyio.wait_readable(socks[0])
-            else:
-                async with anyio.create_task_group() as tg:
-
-                    async def one(sock: socket.socket) -> None:
-                        await anyio.wait_readable(sock)
-                        tg.cancel_scope.cancel()
-
-                    for sock in socks:
-                        tg.start_soon(one, sock)
-        out: list[SocketStream] = []
-        for sock in socks:
-            while len(out) < _MAX_CONNECTIONS_PER_BATCH:
-                try:
-                    conn, _addr = sock.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                conn.setblocking(False)
-                out.append(await SocketStream.from_socket(conn))
-        return out
-
     async def __call__(self) -> AsyncIterator[list[Event]]:
         multi = await anyio.create_tcp_listener(local_host=self.host, local_port=self.requested_port)
         self.port = open_listener_port(multi)
         listeners = [lst.extra(SocketAttribute.raw_socket) for lst in multi.listeners]
         for sock in listeners:
             sock.setblocking(False)
-        waiting: list[tuple[SocketStream, h11.Connection, Any]] = []
+        pushers: list[_Pusher] = []  # sending their request or reading our answer
+        taken: list[tuple[_Pusher, Response]] = []  # answered once the batch is taken
+        self._lingering = []
         try:
             while True:
+                await self._wait(listeners, pushers + self._lingering)
+                now = anyio.current_time()
+                self._accept(listeners, pushers, now)
                 events: list[Event] = []
-                for stream in await self._accept(listeners, self.poll_interval_s):
-                    conn, response, evs = await self._exchange(stream)
-                    events.extend(evs)
-                    waiting.append((stream, conn, response))
+                pushers = self._serve(pushers, now, events, taken)
+                self._lingering = [p for p in self._lingering
+                                   if not p.drain_nowait() and not _expired(p, now)]
+                self.open_connections = len(pushers) + len(taken)
                 yield events
-                await self._answer(waiting)
+                now = anyio.current_time()
+                for pusher, response in taken:
+                    pusher.answer(response, now + self.request_timeout_s)
+                    if pusher.flush_nowait():
+                        self._close(pusher, now)
+                    else:
+                        pushers.append(pusher)
+                taken.clear()
+                self.open_connections = len(pushers)
         finally:
+            for pusher in pushers + self._lingering + [p for p, _ in taken]:
+                pusher.sock.close()
             with anyio.CancelScope(shield=True):
-                for stream, _conn, _resp in waiting:
-                    await stream.aclose()
                 await multi.aclose()
 
-    async def _answer(self, waiting: list[tuple[SocketStream, h11.Connection, Any]]) -> None:
-        while waiting:
-            stream, conn, response = waiting.pop()
-            if response is not None:
-                with anyio.move_on_after(self.request_timeout_s):
-                    try:
-                        await send_response(stream, conn, *response, close=True)
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, ConnectionError):
-                        pass  # the pusher went away; it will retry
-            await stream.aclose()
+    def _close(self, pusher: _Pusher, now: float) -> None:
+        """Close once answered, lingering a little (bounded in time and
+        number) for the pusher to close its side first."""
+        if pusher.shut_nowait(now + min(_LINGER_S, self.request_timeout_s)):
+            return
+        if len(self._lingering) < _MAX_LINGERING:
+            self._lingering.append(pusher)
+        else:
+            pusher.sock.close()
+
+    async def _wait(self, listeners: list[socket.socket], pushers: list[_Pusher]) -> None:
+        """Wait until a socket is ready (a new connection, bytes from a
+        pusher, room for an answer), the nearest deadline or
+        ``poll_interval``.  Only waits are cancelled, never a read, accept
+        or send, so no byte is lost; the task group closes before we yield."""
+        timeout = self.poll_interval_s
+        if pushers:
+            timeout = min(timeout, min(p.deadline for p in pushers) - anyio.current_time())
+        if timeout <= 0:
+            return
+        waits = [(anyio.wait_readable, sock) for sock in listeners]
+        waits += [(anyio.wait_writable if p.outbox else anyio.wait_readable, p.sock)
+                  for p in pushers]
+        with anyio.move_on_after(timeout):
+            if len(waits) == 1:
+                wait, sock = waits[0]
+                await wait(sock)
+                return
+            async with anyio.create_task_group() as tg:
+
+                async def one(wait: Callable[[socket.socket], Awaitable[None]],
+                              sock: socket.socket) -> None:
+                    await wait(sock)
+                    tg.cancel_scope.cancel()
+
+                for wait, sock in waits:
+                    tg.start_soon(one, wait, sock)
+
+    def _accept(self, listeners: list[socket.socket], pushers: list[_Pusher], now: float) -> None:
+        """Take the connections waiting on the listening sockets (a bounded
+        number per round); beyond ``max_connections`` open ones, answer 503."""
+        accepted = 0
+        for sock in listeners:
+            while accepted < _MAX_ACCEPTS_PER_ROUND:
+                try:
+                    conn, _addr = sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                accepted += 1
+                conn.setblocking(False)
+                pusher = _Pusher(conn, deadline=now + self.request_timeout_s,
+                                 max_body_bytes=self.max_body_bytes)
+                if len(pushers) < self.max_connections:
+                    pushers.append(pusher)
+                    continue
+                self.refused += 1
+                pusher.answer(_BUSY, now)
+                pusher.flush_nowait()  # a fresh socket takes these few bytes
+                self._close(pusher, now)
+
+    def _serve(
+        self,
+        pushers: list[_Pusher],
+        now: float,
+        events: list[Event],
+        taken: list[tuple[_Pusher, Response]],
+    ) -> list[_Pusher]:
+        """One round over the open connections: read what each sent, handle
+        the complete requests (their events into ``events``, their answers
+        into ``taken``), answer 408 to those past their deadline, go on
+        sending answers.  Returns the connections still open."""
+        still: list[_Pusher] = []
+        for p in pushers:
+            if p.outbox:  # reading our answer
+                if p.flush_nowait():
+                    self._close(p, now)
+                elif now >= p.deadline:
+                    p.sock.close()
+                else:
+                    still.append(p)
+                continue
+            try:
+                done = p.read_nowait()
+            except HttpError as exc:
+                taken.append((p, error_response(exc)))
+                continue
+            if done:
+                if p.reader.request is None:
+                    p.sock.close()  # it went away without a request
+                    continue
+                status, headers, body, evs = self.handle(p.reader.request)
+                events.extend(evs)
+                taken.append((p, (status, headers, body)))
+            elif now >= p.deadline:
+                self.timeouts += 1
+                p.answer(_TIMEOUT, now + self.request_timeout_s)
+                if p.flush_nowait():
+                    self._close(p, now)
+                else:
+                    still.append(p)
+            else:
+                still.append(p)
+        return still
+
+
+def _expired(pusher: _Pusher, now: float) -> bool:
+    if now < pusher.deadline:
+        return False
+    pusher.sock.close()
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -376,8 +561,11 @@ class HttpReceiverSource(SourceConfig, frozen=True, kw_only=True, tag="http_rece
     ``/events`` with JSON; each becomes ``event`` records (``event_type``
     alertmanager, deploy, ci, ack, ...).  The answer (200) is sent once the
     events are handed to the pipeline; a bad payload gets 400 with the
-    reason and goes to ``.deadletter``.  Binds to loopback by default; any
-    other address requires a bearer token (from a file or the environment)."""
+    reason and goes to ``.deadletter``.  All open connections are read
+    concurrently, so a slow or stalled client delays no one else; it gets
+    408 after ``request_timeout``, and connections beyond
+    ``max_connections`` get 503.  Binds to loopback by default; any other
+    address requires a bearer token (from a file or the environment)."""
 
     side_outputs = ("deadletter",)
     host: str = "127.0.0.1"
@@ -391,7 +579,11 @@ class HttpReceiverSource(SourceConfig, frozen=True, kw_only=True, tag="http_rece
     max_body_bytes: int = 1 << 20
     """Larger bodies are refused with 413."""
     request_timeout: Duration = Duration.parse("10s")
-    """How long one client may take to send its request or read the answer."""
+    """How long one client may take to send its request (from its connect;
+    then 408) or to read the answer.  Slow clients do not delay the others."""
+    max_connections: int = 128
+    """Connections open at once (sending a request or reading the answer);
+    more get 503 and are closed."""
     poll_interval: Duration = Duration.parse("250ms")
     """Longest wait for a request before an empty batch lets checkpoints pass."""
 
@@ -404,6 +596,9 @@ class HttpReceiverSource(SourceConfig, frozen=True, kw_only=True, tag="http_rece
                                     f"required when host is not loopback (host {self.host!r})"))
         if not 0 <= self.port <= 65535:
             problems.append(Problem(f"{where}.port", f"{self.port} is not a TCP port"))
+        if self.max_connections < 1:
+            problems.append(Problem(f"{where}.max_connections",
+                                    f"{self.max_connections}: must be at least 1"))
         if problems:
             raise ConfigError(problems)
         return HttpReceiver(
@@ -415,6 +610,7 @@ class HttpReceiverSource(SourceConfig, frozen=True, kw_only=True, tag="http_rece
             max_body_bytes=self.max_body_bytes,
             request_timeout_s=self.request_timeout.seconds,
             poll_interval_s=self.poll_interval.seconds,
+            max_connections=self.max_connections,
         )
 
     def _token(self, ctx: BuildContext, where: str) -> str | None:

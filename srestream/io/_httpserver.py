@@ -9,10 +9,13 @@ Two levels, for the two ways srestream serves HTTP:
 
 * :func:`serve_http` runs a concurrent server until cancelled (the
   ``/metrics`` endpoint runs it in the runner's task group);
-* :func:`read_request` and :func:`send_response` handle one exchange on one
-  connection, for a component that must answer only after it has handed
-  the request on (the push receiver, which runs inside a source's async
-  generator and so cannot own a task group across its yields).
+* :class:`RequestReader` (bytes in, one request out) and
+  :func:`encode_response` are the sans-IO halves of one exchange, for a
+  component that must answer only after it has handed the request on (the
+  push receiver, which runs inside a source's async generator, so cannot
+  own a task group across its yields, and reads many connections
+  incrementally instead); :func:`read_request` and :func:`send_response`
+  run them over one stream.
 
 A handler takes ``(method, path, headers, body)`` (headers as lower-case
 ``(name, value)`` string pairs, ``path`` with its query string) and returns
@@ -34,7 +37,9 @@ __all__ = [
     "Headers",
     "HttpError",
     "HttpRequest",
+    "RequestReader",
     "Response",
+    "encode_response",
     "error_response",
     "open_listener_port",
     "read_request",
@@ -78,6 +83,60 @@ class HttpRequest:
         return None
 
 
+class RequestReader:
+    """Assembles one request from the bytes a connection delivers, without
+    doing any I/O: feed what arrived to ``conn.receive_data`` (``b""`` at
+    end of stream), then call :meth:`advance`.  This lets one task read many
+    connections a little at a time, each keeping its own h11 state."""
+
+    __slots__ = ("_body", "_head", "conn", "done", "max_body_bytes", "request")
+
+    def __init__(self, conn: h11.Connection, *, max_body_bytes: int = 1 << 20) -> None:
+        self.conn = conn
+        self.max_body_bytes = max_body_bytes
+        self.done = False
+        self.request: HttpRequest | None = None
+        """The request once :attr:`done`; None if the client closed first."""
+        self._head: h11.Request | None = None
+        self._body = bytearray()
+
+    def advance(self) -> bool:
+        """Consume the bytes received so far: True once the request is
+        complete (or the client closed before sending one), False while
+        more bytes are needed; :class:`HttpError` (400, 413, 431) when what
+        arrived is not a request we accept."""
+        while not self.done:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HttpError(exc.error_status_hint, f"bad HTTP request: {exc}") from None
+            if event is h11.NEED_DATA:
+                return False
+            if isinstance(event, h11.Request):
+                self._head = event
+                length = dict(event.headers).get(b"content-length")
+                if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+                    raise HttpError(413, f"body larger than {self.max_body_bytes} bytes")
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > self.max_body_bytes:
+                    raise HttpError(413, f"body larger than {self.max_body_bytes} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                head = self._head
+                assert head is not None
+                self.request = HttpRequest(
+                    head.method.decode("ascii", "replace"),
+                    head.target.decode("ascii", "replace"),
+                    [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers],
+                    bytes(self._body),
+                )
+                self.done = True
+            elif isinstance(event, h11.ConnectionClosed):
+                self.done = True
+            # h11.PAUSED cannot happen before the response; other events carry nothing
+        return True
+
+
 async def read_request(
     stream: ByteStream, conn: h11.Connection, *, max_body_bytes: int = 1 << 20
 ) -> HttpRequest | None:
@@ -85,53 +144,26 @@ async def read_request(
     connection before sending one; :class:`HttpError` (400 or 413) when it
     sent something that is not a request we accept.  The caller bounds the
     time (``anyio.fail_after``)."""
-    request: h11.Request | None = None
-    body = bytearray()
-    while True:
+    reader = RequestReader(conn, max_body_bytes=max_body_bytes)
+    while not reader.advance():
         try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            raise HttpError(exc.error_status_hint, f"bad HTTP request: {exc}") from None
-        if event is h11.NEED_DATA:
-            try:
-                data = await stream.receive(_RECEIVE_BYTES)
-            except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
-                data = b""
-            conn.receive_data(data)
-            continue
-        if isinstance(event, h11.Request):
-            request = event
-            length = dict(event.headers).get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > max_body_bytes:
-                raise HttpError(413, f"body larger than {max_body_bytes} bytes")
-        elif isinstance(event, h11.Data):
-            body += event.data
-            if len(body) > max_body_bytes:
-                raise HttpError(413, f"body larger than {max_body_bytes} bytes")
-        elif isinstance(event, h11.EndOfMessage):
-            assert request is not None
-            return HttpRequest(
-                request.method.decode("ascii", "replace"),
-                request.target.decode("ascii", "replace"),
-                [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers],
-                bytes(body),
-            )
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-        # h11.PAUSED cannot happen before the response; other events carry nothing
+            data = await stream.receive(_RECEIVE_BYTES)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError):
+            data = b""
+        conn.receive_data(data)
+    return reader.request
 
 
-async def send_response(
-    stream: ByteStream,
+def encode_response(
     conn: h11.Connection,
     status: int,
     headers: Headers,
     body: bytes,
     *,
     close: bool = False,
-) -> None:
-    """Send one response (with Content-Length; ``close`` asks the client to
-    close the connection afterwards)."""
+) -> bytes:
+    """The bytes of one response (with Content-Length; ``close`` asks the
+    client to close the connection afterwards)."""
     hs = [(k.lower(), v) for k, v in headers if k.lower() not in ("content-length", "connection")]
     if not any(k == "server" for k, _ in hs):
         hs.append(_SERVER)
@@ -146,7 +178,20 @@ async def send_response(
         data += more
     end = conn.send(h11.EndOfMessage())
     assert end is not None
-    await stream.send(data + end)
+    return data + end
+
+
+async def send_response(
+    stream: ByteStream,
+    conn: h11.Connection,
+    status: int,
+    headers: Headers,
+    body: bytes,
+    *,
+    close: bool = False,
+) -> None:
+    """Send one response (see :func:`encode_response`)."""
+    await stream.send(encode_response(conn, status, headers, body, close=close))
 
 
 def error_response(exc: HttpError) -> Response:

@@ -151,6 +151,101 @@ async def test_routes_methods_token_and_idle_batches() -> None:
     assert r.dead() == []
 
 
+async def _connect(port: int, sent: bytes) -> anyio.abc.SocketStream:
+    stream = await anyio.connect_tcp("127.0.0.1", port)
+    if sent:
+        await stream.send(sent)
+    return stream
+
+
+async def _wait_open(receiver: HttpReceiver, n: int) -> None:
+    with anyio.fail_after(5):
+        while receiver.open_connections < n:
+            await anyio.sleep(0.005)
+
+
+async def _answer_of(stream: anyio.abc.SocketStream, within_s: float) -> bytes:
+    """Everything the receiver sends until it closes the connection."""
+    got = b""
+    with anyio.fail_after(within_s):
+        while True:
+            try:
+                got += await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError):
+                return got
+
+
+_HALF_REQUEST = b"POST /ack HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le"
+
+
+async def test_slow_and_idle_clients_do_not_delay_a_webhook(data_dir: pathlib.Path) -> None:
+    firing = (data_dir / "io/alertmanager/alertmanager_webhook_v4_firing.json").read_bytes()
+    receiver = HttpReceiver(port=0, poll_interval_s=0.05, request_timeout_s=8)
+    async with running(receiver) as r, client() as c:
+        slow = await _connect(r.receiver.port or 0, _HALF_REQUEST)  # a slowloris
+        idle = await _connect(r.receiver.port or 0, b"")
+        await _wait_open(receiver, 2)  # both accepted, so they come first
+        started = anyio.current_time()
+        with anyio.fail_after(2):
+            hook = await c.post(r.url + "/alertmanager", content=firing)
+            ack = await c.post(r.url + "/ack", json={"dedup_key": "k1", "person": "ana"})
+        took = anyio.current_time() - started
+        with anyio.fail_after(2):  # taken, i.e. already in a batch the pipeline has
+            while len(r.events) < 2:
+                await anyio.sleep(0.005)
+        assert receiver.open_connections == 2  # the slow ones are still open, unanswered
+        with anyio.move_on_after(0.1) as nothing_yet:
+            await slow.receive()
+        assert nothing_yet.cancelled_caught
+        await slow.aclose()
+        await idle.aclose()
+    assert (hook.status_code, ack.status_code) == (200, 200) and took < 2
+    assert [e.event_type for e in r.events] == ["alertmanager", "ack"]
+    assert r.events[0].attrs["labels"]["slo"] == "checkout-availability"
+    assert receiver.timeouts == 0
+
+
+async def test_a_client_too_slow_gets_408_after_its_request_timeout() -> None:
+    receiver = HttpReceiver(port=0, poll_interval_s=0.05, request_timeout_s=0.6)
+    async with running(receiver) as r, client() as c:
+        started = anyio.current_time()
+        slow = await _connect(r.receiver.port or 0, _HALF_REQUEST)
+        idle = await _connect(r.receiver.port or 0, b"")
+        await _wait_open(receiver, 2)
+        # it trickles on, but a connection's time counts from its accept
+        await anyio.sleep(0.3)
+        await slow.send(b"ngth: 2")
+        slow_answer = await _answer_of(slow, within_s=3)
+        waited = anyio.current_time() - started
+        idle_answer = await _answer_of(idle, within_s=3)
+        ok = await c.post(r.url + "/deploy", json={"service": "checkout"})
+        await slow.aclose()
+        await idle.aclose()
+    assert slow_answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in slow_answer
+    assert idle_answer.startswith(b"HTTP/1.1 408 ")
+    assert 0.55 <= waited < 2.5
+    assert (receiver.timeouts, receiver.open_connections) == (2, 0)
+    assert ok.status_code == 200 and [e.service for e in r.events] == ["checkout"]
+    assert r.dead() == []
+
+
+async def test_connections_beyond_max_connections_get_503() -> None:
+    receiver = HttpReceiver(port=0, poll_interval_s=0.05, max_connections=2)
+    async with running(receiver) as r, client() as c:
+        held = [await _connect(r.receiver.port or 0, b"") for _ in range(2)]
+        await _wait_open(receiver, 2)
+        refused = await c.post(r.url + "/deploy", json={"service": "refused"})
+        for stream in held:
+            await stream.aclose()
+        with anyio.fail_after(5):
+            while receiver.open_connections:
+                await anyio.sleep(0.005)
+        ok = await c.post(r.url + "/deploy", json={"service": "taken"})
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+    assert ok.status_code == 200 and [e.service for e in r.events] == ["taken"]
+    assert receiver.refused == 1
+
+
 def test_binding_beyond_loopback_needs_a_token(tmp_path: pathlib.Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = BuildContext(component_id="push", outputs=Outputs("push"), base_dir=str(tmp_path))
@@ -165,6 +260,9 @@ def test_binding_beyond_loopback_needs_a_token(tmp_path: pathlib.Path,
     with pytest.raises(ConfigError, match="UNSET_TOKEN"):
         HttpReceiverSource(bearer_token_env="UNSET_TOKEN").build(ctx)
     assert HttpReceiverSource().build(ctx)._token is None  # loopback: optional
+    with pytest.raises(ConfigError) as err:
+        HttpReceiverSource(max_connections=0).build(ctx)
+    assert err.value.problems[0].path == "$.sources.push.max_connections"
 
 
 async def test_serve_http_keeps_alive_and_bounds_bodies() -> None:
