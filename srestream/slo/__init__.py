@@ -22,6 +22,7 @@ from ._policy import (
     load_budgets,
     triggered_rules,
 )
+from ._promql_sli import StreamingRefusal, streaming_slo, streaming_slo_set
 from ._records import Alert, AlertState, Budget, SliRollup
 from ._report import ComplianceReport, build_report, load_report_slos, render_json, render_markdown
 from ._rules import build_rule_groups, render_rules
@@ -70,6 +71,7 @@ __all__ = [
     "SliWindows",
     "SloState",
     "SloStatusWriter",
+    "StreamingRefusal",
     "alert_windows",
     "budget_policy_actions",
     "build_report",
@@ -94,6 +96,8 @@ __all__ = [
     "render_rules",
     "sli_windows",
     "slo_status_metrics",
+    "streaming_slo",
+    "streaming_slo_set",
     "triggered_rules",
     "validate_slos",
 ]

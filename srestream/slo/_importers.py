@@ -5,7 +5,10 @@ Why an intermediate record: both formats describe SLIs as *queries* on a
 metrics backend, while srestream's own spec describes them as predicates on
 records.  :class:`ImportedSLO` keeps what both say (objective, period,
 budgeting, the PromQL templates, alert names and labels) so that
-``srestream rules`` can export Prometheus rules from it.
+``srestream rules`` can export Prometheus rules from it, ``srestream
+report`` can report on it, and, when its queries are counter ratios
+(``sum(rate(selector[{{.window}}]))``), :mod:`srestream.slo._promql_sli`
+can turn it into an srestream SLO that the streaming stages evaluate.
 
 Every problem is collected, with its JSON path (``$.slos[1].objective``;
 ``$[2].spec.timeWindow[0].duration`` for the third document of a file), and
@@ -79,6 +82,10 @@ class PromSLI(msgspec.Struct, frozen=True, kw_only=True):
     good_query: str = ""
     total_query: str = ""
     ratio_query: str = ""
+    paths: dict[str, str] = {}
+    """Where each query was written in its file (``error``, ``good``,
+    ``total``, ``ratio`` -> ``$.slos[1].sli.events.errorQuery``), so that a
+    later problem with a query names it."""
 
     def error_ratio_expr(self, window: str) -> str:
         """The PromQL error ratio over ``window`` (e.g. ``"5m"``)."""
@@ -414,11 +421,12 @@ def _sloth_sli(p: _Problems, node: Any, path: str) -> PromSLI | None:
         tk = "totalQuery" if "totalQuery" in body else "total_query"
         e = _template_query(p, body, ek, kp)
         t = _template_query(p, body, tk, kp)
-        return PromSLI(style="events", error_query=e, total_query=t) if e and t else None
+        return PromSLI(style="events", error_query=e, total_query=t,
+                       paths={"error": f"{kp}.{ek}", "total": f"{kp}.{tk}"}) if e and t else None
     _known(p, body, kp, {"error_ratio_query", "errorRatioQuery"})
     rk = "errorRatioQuery" if "errorRatioQuery" in body else "error_ratio_query"
     r = _template_query(p, body, rk, kp)
-    return PromSLI(style="raw", ratio_query=r) if r else None
+    return PromSLI(style="raw", ratio_query=r, paths={"ratio": f"{kp}.{rk}"}) if r else None
 
 
 def _tier(p: _Problems, node: Any, path: str) -> AlertTier:
@@ -725,14 +733,17 @@ def _openslo_v1_sli(p: _Problems, spec: Mapping[str, Any], path: str) -> PromSLI
                 p.add(f"{rp}.{k}.metricSource.spec.query",
                       f"the query needs the {WINDOW_TEMPLATE} placeholder for its rate window")
                 return None
+        paths = {("error" if k == "bad" else "ratio" if k == "raw" else k):
+                 f"{rp}.{k}.metricSource.spec.query" for k in parts}
         if "raw" in parts:
             q = parts["raw"][1]
             return PromSLI(style="raw" if r["rawType"] == "failure" else "raw_success",
-                           ratio_query=q)
+                           ratio_query=q, paths=paths)
         if "good" in parts:
             return PromSLI(style="good_total", good_query=parts["good"][1],
-                           total_query=parts["total"][1])
-        return PromSLI(style="events", error_query=parts["bad"][1], total_query=parts["total"][1])
+                           total_query=parts["total"][1], paths=paths)
+        return PromSLI(style="events", error_query=parts["bad"][1], total_query=parts["total"][1],
+                       paths=paths)
     return QuerySLI(kind="ratio", source_type=",".join(sorted(types)),
                     queries={k: q for k, (_, q) in parts.items()})
 
@@ -794,7 +805,8 @@ def _openslo_v1alpha(p: _Problems, o: Mapping[str, Any], path: str) -> list[Impo
                 name=f"{name}-{i}", service=service, objective=objective, period_ns=period_ns,
                 calendar=calendar, calendar_count=count,
                 sli=PromSLI(style="good_total", good_query=queries["good"],
-                            total_query=queries["total"]),
+                            total_query=queries["total"],
+                            paths={k: f"{op_}.ratioMetrics.{k}.query" for k in queries}),
                 description=str(spec.get("description") or ""), spec_format="openslo/v1alpha",
                 path=op_, sli_path=f"{op_}.ratioMetrics",
             ))

@@ -2,7 +2,12 @@
 
 A predicate is a mapping ``field -> condition``; all conditions must hold.
 A condition is a scalar (equality), a list (membership) or a mapping of
-operators: ``eq ne lt le gt ge in not_in exists``.  Fields are the
+operators: ``eq ne lt le gt ge in not_in exists matches not_matches``.
+``matches``/``not_matches`` take a regular expression anchored at both ends
+as Prometheus label matchers are (``{code: {matches: "5.."}}`` is
+``code=~"5.."``), in the syntax RE2 and Python share; a missing field or
+label matches as the empty string, as an absent label does in Prometheus.
+Fields are the
 normalized record fields (``status``, ``latency_ns``, ``level``,
 ``component``...), ``attrs.<key>`` for anything else a parser kept, and for
 metric samples ``name``, ``value`` and ``labels.<key>``.
@@ -20,6 +25,7 @@ False
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -30,6 +36,7 @@ __all__ = [
     "RECORD_FIELDS",
     "check_predicate",
     "compile_predicate",
+    "compile_regex",
     "predicate_env",
     "predicate_source",
 ]
@@ -65,7 +72,38 @@ OPERATORS: Final = {
     "in": "in",
     "not_in": "not in",
     "exists": "exists",
+    "matches": "matches",
+    "not_matches": "not matches",
 }
+_RE2_ONLY: Final = (("[[:", "POSIX classes such as [[:digit:]] (write [0-9])"),
+                    ("\\p", "Unicode classes \\p{..}"), ("\\P", "Unicode classes \\P{..}"))
+_NOT_RE2: Final = (("(?=", "lookahead"), ("(?!", "lookahead"), ("(?<=", "lookbehind"),
+                   ("(?<!", "lookbehind"))
+
+
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """A Prometheus label regex, anchored at both ends; ``.`` matches any
+    character (as ``(?s:...)`` in Prometheus 3).  Raises ``ValueError``
+    saying why for a regex that is invalid, or that RE2 and Python would
+    read differently (POSIX and Unicode classes, lookarounds, back
+    references).
+
+    >>> bool(compile_regex("5..").fullmatch("503")), bool(compile_regex("5..").fullmatch("1503"))
+    (True, False)
+    """
+    for text, what in _RE2_ONLY:
+        if text in pattern:
+            raise ValueError(f"{what} are not supported here")
+    for text, what in _NOT_RE2:
+        if text in pattern:
+            raise ValueError(f"{what} is not RE2 syntax (Prometheus would refuse it)")
+    if re.search(r"\\[1-9]", pattern):
+        raise ValueError("back references are not RE2 syntax (Prometheus would refuse it)")
+    try:
+        re.compile(pattern, re.DOTALL)  # so that the error's position is in the user's text
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from exc
+    return re.compile(f"(?:{pattern})", re.DOTALL)
 
 
 def check_predicate(spec: Any, path: str, file: str = "") -> list[Problem]:
@@ -94,6 +132,14 @@ def check_predicate(spec: Any, path: str, file: str = "") -> list[Problem]:
                     )
                 elif op in ("in", "not_in") and not isinstance(value, list):
                     problems.append(Problem(opath, f"{op} needs a list, got {value!r}", file))
+                elif op in ("matches", "not_matches"):
+                    if not isinstance(value, str):
+                        problems.append(Problem(opath, f"{op} needs a regular expression string, got {value!r}", file))
+                    else:
+                        try:
+                            compile_regex(value)
+                        except ValueError as exc:
+                            problems.append(Problem(opath, f"bad regular expression {value!r}: {exc}", file))
                 elif op == "exists" and not isinstance(value, bool):
                     problems.append(Problem(opath, f"exists needs true or false, got {value!r}", file))
                 elif op in ("lt", "le", "gt", "ge") and (
@@ -136,7 +182,8 @@ def compile_predicate(spec: dict[str, Any] | None) -> Callable[[Any], bool]:
 
 def predicate_env() -> dict[str, Any]:
     """The globals generated predicate code needs (safe comparisons)."""
-    return {"_lt": _safe_cmp("<"), "_le": _safe_cmp("<="), "_gt": _safe_cmp(">"), "_ge": _safe_cmp(">=")}
+    return {"_lt": _safe_cmp("<"), "_le": _safe_cmp("<="), "_gt": _safe_cmp(">"), "_ge": _safe_cmp(">="),
+            "_matches": _matches}
 
 
 def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: str) -> str:
@@ -160,6 +207,10 @@ def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: s
             if op == "exists":
                 terms.append(f"({expr} is {'not ' if value else ''}None)")
                 continue
+            if op in ("matches", "not_matches"):
+                env[name] = compile_regex(value)
+                terms.append(f"({'not ' if op == 'not_matches' else ''}_matches({expr}, {name}))")
+                continue
             sym = OPERATORS[op]
             env[name] = value
             if op in ("in", "not_in"):
@@ -182,6 +233,16 @@ def _hashable(v: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _matches(value: Any, rx: re.Pattern[str]) -> bool:
+    """Whether ``value`` (None: the empty string; a number: its text)
+    matches the anchored ``rx``."""
+    if value is None:
+        value = ""
+    elif not isinstance(value, str):
+        value = str(value)
+    return rx.fullmatch(value) is not None
 
 
 def _always(r: Any) -> bool:

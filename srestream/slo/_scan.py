@@ -21,7 +21,9 @@ all; with several shapes the block is chosen by an ``if`` on the shape's
 number, and past :data:`MAX_INLINE_SHAPES` the remaining services fall
 back to their own generated per-record counter.  Metric samples go through
 the service's per-record counter (counter series need their previous
-value in order).
+value in order): the one of the service their ``service`` label names, and
+the ``series: selected`` counters that read their metric name (see
+``_series_counter``).
 """
 
 from __future__ import annotations
@@ -121,12 +123,14 @@ def compile_scan(
         MetricSample=MetricSample,
         CELLS=cells_for,
         KNOWN=frozenset(services),
-        METRIC_FNS={svc: b.count_metric for svc, b in services.items()},
+        METRIC_FNS={svc: b.count_metric for svc, b in services.items() if b.reads_service_label},
         # Services past the inline shapes: their own per-record log counter.
         LOG_FNS={svc: services[svc].compile_counter(on_metrics=False)
                  for svc, k in shape_of.items() if k < 0},
     )
     one = len(blocks) == 1 and -1 not in shape_of.values()
+    selected = _selected_counters(services)
+    env["SELECTED"], env["SELECTED_ANY"] = selected
 
     def block(k: int, ind: str) -> list[str]:
         lines = blocks[k]
@@ -182,17 +186,20 @@ def compile_scan(
             lines.append(f"            {'if' if k == 0 else 'elif'} k == {k}:")
             lines += block(k, "                ")
         lines += ["            else:", "                LOG_FNS[svc](r, m)"]
+    any_selected = bool(selected[0] or selected[1])
     lines += [
         "        elif t is MetricSample:",
         "            fn = METRIC_FNS.get(r.labels.get('service', ''))",
+        *(["            sel = SELECTED.get(r.name, SELECTED_ANY)"] if any_selected else []),
         "            f_ts_ns = r.ts_ns",
         *["    " + ln for ln in watermark],
         "            elif f_ts_ns < wm:",
-        "                if fn is not None:",
+        f"                if fn is not None{' or sel' if any_selected else ''}:",
         "                    late.append(r)",
         "                continue",
         "            if fn is not None:",
         f"                fn(r, f_ts_ns // {res})",
+        *(["            for g in sel:", f"                g(r, f_ts_ns // {res})"] if any_selected else []),
         "    cache[:] = lo, hi, cur",
         "    return max_ts, wm",
     ]
@@ -200,3 +207,21 @@ def compile_scan(
     exec(compile(src, "<sli windows scan>", "exec"), env)  # noqa: S102
     fn: Scan = env["scan"]
     return fn
+
+
+def _selected_counters(
+    services: Mapping[str, ServiceBuckets],
+) -> tuple[dict[str, tuple[Callable[[Any, int], None], ...]], tuple[Callable[[Any, int], None], ...]]:
+    """The ``series: selected`` counters by the metric name they read, and
+    those that read any metric (also under every name)."""
+    by_name: dict[str, list[Callable[[Any, int], None]]] = {}
+    anywhere: list[Callable[[Any, int], None]] = []
+    for b in services.values():
+        if b.count_selected is None:
+            continue
+        if b.selected_names is None:
+            anywhere.append(b.count_selected)
+            continue
+        for name in sorted(b.selected_names):
+            by_name.setdefault(name, []).append(b.count_selected)
+    return {n: (*fns, *anywhere) for n, fns in by_name.items()}, tuple(anywhere)

@@ -112,6 +112,18 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     counters, and each sample counts the counter's increase since the
     previous sample of the same series (a reset counts from zero), e.g.
     ``total: {name: http_requests_total}``, ``good: {labels.code: {lt: "500"}}``."""
+    bad: dict[str, Any] | None = None
+    """``source: metrics`` only, instead of ``good``: the bad events (an
+    error counter, as a Sloth ``errorQuery``); good = total - bad."""
+    series: str = "service"
+    """``source: metrics``: which samples the SLI reads.  ``service``: those
+    whose ``service`` label is the SLO's service, ``good``/``bad`` being a
+    further condition on the total samples.  ``selected``: every sample a
+    predicate selects whatever its labels, ``total`` and ``good`` (or
+    ``bad``) each selecting their own counter series (a histogram's
+    ``_bucket`` over its ``_count``, an error counter over a request
+    counter); a bucket's good is at most its total.  Imported Sloth and
+    OpenSLO SLIs read ``selected`` series."""
 
     @property
     def time_sliced(self) -> bool:
@@ -121,6 +133,12 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def on_metrics(self) -> bool:
         """Whether this SLI reads metric samples rather than log records."""
         return self.kind == "freshness" or self.source == "metrics"
+
+    @property
+    def selects_series(self) -> bool:
+        """Whether total and good/bad select their own series, whatever
+        the samples' ``service`` label (``series: selected``)."""
+        return self.source == "metrics" and self.series == "selected"
 
     @property
     def counts_increments(self) -> bool:

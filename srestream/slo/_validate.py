@@ -110,7 +110,7 @@ def _decode_slo(raw: Any, path: str, problems: list[Problem], file: str) -> SLOS
         if spec is not None:
             problems.extend(_check_sli(spec, p, file))
         elif isinstance(v, dict):
-            for name in ("total", "good"):
+            for name in ("total", "good", "bad"):
                 if isinstance(v.get(name), dict):
                     problems.extend(check_predicate(v[name], f"{p}.{name}", file))
         return spec
@@ -186,18 +186,27 @@ def parse_slos(doc: Any, *, file: str = "") -> SLOSet:
 
 
 def load_slos(path: str | os.PathLike[str]) -> SLOSet:
-    """Load and validate an SLO YAML file."""
+    """Load and validate an SLO YAML file: an srestream SLO file, or a
+    Sloth (``version: prometheus/v1``) or OpenSLO (``apiVersion:
+    openslo/v1``) file whose SLIs are counter ratios in PromQL, translated
+    to metric-sample SLIs (see :mod:`srestream.slo._promql_sli`)."""
     import yaml
+
+    from ._promql_sli import is_imported_format, load_streaming_slos
 
     p = os.fspath(path)
     try:
         with open(p, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            docs = [d for d in yaml.safe_load_all(fh) if d is not None]
     except OSError as exc:
         raise ConfigError([Problem("$", f"cannot read SLO file: {exc.strerror}", p)]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("$", f"invalid YAML: {exc}", p)]) from exc
-    return parse_slos(doc, file=p)
+    if is_imported_format(docs):
+        return load_streaming_slos(docs, file=p)
+    if len(docs) > 1:
+        raise ConfigError([Problem("$", f"an SLO file holds one YAML document, this one holds {len(docs)}", p)])
+    return parse_slos(docs[0] if docs else None, file=p)
 
 
 def validate_slos(slos: Sequence[SLOSpec], *, file: str = "") -> SLOSet:
@@ -230,9 +239,10 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
         return out
     if sli.total is None and sli.kind != "freshness":
         out.append(Problem(f"{path}.total", "missing total predicate (use {} for every record)", file))
-    if sli.good is None and sli.kind in _NEEDS_GOOD:
+    if sli.good is None and sli.bad is None and sli.kind in _NEEDS_GOOD:
         out.append(Problem(f"{path}.good", f"missing good predicate for this {sli.kind} SLI", file))
-    for name in ("total", "good"):
+    out.extend(_check_metric_series(sli, path, file))
+    for name in ("total", "good", "bad"):
         pred = getattr(sli, name)
         if pred is not None:
             out.extend(check_predicate(pred, f"{path}.{name}", file))
@@ -252,6 +262,22 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
         t = sli.timeslice_target
         if t is None or not 0.0 < t <= 100.0:
             out.append(Problem(f"{path}.timeslice_target", "timeslices need a target percent in (0, 100]", file))
+    return out
+
+
+def _check_metric_series(sli: SLISpec, path: str, file: str) -> list[Problem]:
+    """``bad`` and ``series``: options of counter (``source: metrics``) SLIs."""
+    out: list[Problem] = []
+    counters = sli.source == "metrics" and sli.kind in _NEEDS_GOOD
+    if sli.bad is not None:
+        if not counters:
+            out.append(Problem(f"{path}.bad", "bad applies to availability, ratio and correctness SLIs with source: metrics", file))
+        elif sli.good is not None:
+            out.append(Problem(f"{path}.bad", "give good or bad, not both", file))
+    if sli.series not in ("service", "selected"):
+        out.append(Problem(f"{path}.series", f"unknown series {sli.series!r} (use service or selected)", file))
+    elif sli.series == "selected" and not counters:
+        out.append(Problem(f"{path}.series", "selected series apply to availability, ratio and correctness SLIs with source: metrics", file))
     return out
 
 

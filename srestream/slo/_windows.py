@@ -44,6 +44,7 @@ from ._budget import timeslice_is_good
 from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
 from ._scan import compile_scan, empty_cache
+from ._series_counter import compile_selected_counter, selected_metric_names
 from ._spec import SLOSet, SLOSpec
 
 __all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
@@ -56,7 +57,8 @@ class SliCounter:
     """The counting rule of one (SLO, service): which records count as
     valid and good, and how a closed bucket turns into counts."""
 
-    __slots__ = ("min_events", "service", "slice_target", "slo", "spec", "state_key", "time_sliced")
+    __slots__ = ("bad_cell", "min_events", "selects", "service", "slice_target", "slo", "spec",
+                 "state_key", "time_sliced")
 
     def __init__(self, spec: SLOSpec) -> None:
         self.spec = spec
@@ -67,6 +69,10 @@ class SliCounter:
         self.time_sliced = sli.time_sliced
         self.slice_target = (sli.timeslice_target or 100.0) / 100.0
         self.min_events = sli.min_events_per_minute or 0
+        self.selects = sli.selects_series
+        """Total and good/bad select their own series (``series: selected``)."""
+        self.bad_cell = self.selects and sli.bad is not None
+        """The good cell counts bad events (their own series) until the bucket closes."""
 
     def sources(self, env: dict[str, Any], j: int) -> tuple[str, str]:
         """Python expressions (over record ``r``) for "counts as valid" and
@@ -85,10 +91,16 @@ class SliCounter:
             return f"r.name == metric{j} and ({total})", f"r.value <= limit{j}"
         if sli.kind == "throughput":
             return total, "True"
+        if sli.bad is not None:
+            bad = predicate_source(sli.bad, env, f"b{j}")
+            return total, (bad if self.selects else f"not ({bad})")
         return total, predicate_source(sli.good, env, f"g{j}")
 
     def closed(self, good: int, total: int, had_data: bool) -> tuple[int, int]:
         """Event counts of a closed bucket, as slices for time-sliced SLIs."""
+        if self.selects:
+            # Good (or bad) came from series of their own: keep good in [0, total].
+            good = max(total - good, 0) if self.bad_cell else min(good, total)
         if not self.time_sliced:
             return good, total
         if not had_data:
@@ -111,9 +123,12 @@ class ServiceBuckets:
     for all the service's SLOs, predicates inlined); log records are
     counted inline by the stage's generated scan (see ``_scan``), or by
     ``compile_counter(on_metrics=False)`` for services past its shapes.
+    ``series: selected`` SLIs are counted apart, by ``count_selected``
+    (see ``_series_counter``), which the scan offers samples by metric name.
     """
 
-    __slots__ = ("count_metric", "counter_values", "counters", "pending", "service")
+    __slots__ = ("count_metric", "count_selected", "counter_values", "counters", "pending",
+                 "selected_names", "selected_values", "service")
 
     def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
         self.service = service
@@ -122,8 +137,22 @@ class ServiceBuckets:
         self.counter_values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         """Last value of each counter series (``source: metrics`` SLIs)."""
         self.count_metric = self.compile_counter(on_metrics=True)
-        if any(k.spec.sli.counts_increments for k in self.counters):
+        if any(k.spec.sli.counts_increments and not k.selects for k in self.counters):
             self.count_metric = self._with_increments(self.count_metric)
+        self.selected_values: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        """Last value of each series a ``series: selected`` SLI reads."""
+        selected = [(j, k) for j, k in enumerate(self.counters) if k.selects]
+        self.count_selected = (
+            compile_selected_counter(selected, len(self.counters), self.pending, self.selected_values)
+            if selected else None
+        )
+        self.selected_names = selected_metric_names([k for _, k in selected])
+
+    @property
+    def reads_service_label(self) -> bool:
+        """Whether samples labelled with this service count (any SLI of the
+        service but ``series: selected`` ones)."""
+        return not all(k.selects for k in self.counters)
 
     def _with_increments(self, count: Callable[..., None]) -> Callable[[Any, int], None]:
         last = self.counter_values
@@ -152,7 +181,7 @@ class ServiceBuckets:
         ]
         body: list[str] = []
         for j, k in enumerate(self.counters):
-            if k.spec.sli.on_metrics != on_metrics:
+            if k.spec.sli.on_metrics != on_metrics or k.selects:
                 continue
             total, good = k.sources(env, j)
             step = "d" if k.spec.sli.counts_increments else "1"
@@ -334,6 +363,12 @@ class SliWindows:
                 for svc, b in self.services.items()
                 if b.counter_values
             },
+            "selected_counters": {
+                svc: [[name, [list(kv) for kv in labels], v]
+                      for (name, labels), v in sorted(b.selected_values.items())]
+                for svc, b in self.services.items()
+                if b.selected_values
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -358,11 +393,13 @@ class SliWindows:
                         now[2 * j], now[2 * j + 1] = cells[2 * i], cells[2 * i + 1]
                 b.pending[m] = now
         self.late_records = int(state.get("late_records", 0))
-        counters = state.get("counters", {})
-        for svc, b in self.services.items():
-            b.counter_values.clear()
-            for name, labels, v in counters.get(svc, []):
-                b.counter_values[(name, tuple((str(k), str(x)) for k, x in labels))] = float(v)
+        for key, attr in (("counters", "counter_values"), ("selected_counters", "selected_values")):
+            saved_values = state.get(key, {})
+            for svc, b in self.services.items():
+                values = getattr(b, attr)
+                values.clear()  # in place: the generated counters hold this dict
+                for name, labels, v in saved_values.get(svc, []):
+                    values[(name, tuple((str(k), str(x)) for k, x in labels))] = float(v)
 
 
 async def sli_windows(
