@@ -10,6 +10,7 @@ import random
 import re
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 
@@ -351,3 +352,80 @@ async def test_pipeline_reads_an_openslo_file_where_an_slo_file_goes(tmp_path: p
     assert next(r.bucket_ts_ns for r in rollups if r.good < r.total) == T0 + 40 * MIN
     firing = [a for a in out.records if isinstance(a, Alert) and a.state == "firing"]
     assert firing and firing[0].ts_ns > T0 + 40 * MIN
+
+
+def test_regex_operators_are_anchored_and_validated() -> None:
+    from srestream.slo._predicates import compile_predicate
+
+    p = compile_predicate({"labels.code": {"matches": "5..|429"}, "labels.path": {"not_matches": "/health.*"}})
+
+    def sample(**labels: str) -> MetricSample:
+        return MetricSample(name="x", ts_ns=0, value=1.0, labels=labels)
+
+    assert p(sample(code="503", path="/pay"))
+    assert p(sample(code="429"))  # no path label: matches as "", which /health.* does not
+    assert not p(sample(code="1503", path="/pay"))  # anchored at the start
+    assert not p(sample(code="5030", path="/pay"))  # and at the end
+    assert not p(sample(code="500", path="/healthz"))
+    assert compile_predicate({"labels.x": {"matches": ".*"}})(sample())  # absent label = ""
+    with pytest.raises(ConfigError) as info:
+        parse_slos({"slos": [{**HAND_WRITTEN, "sli": {
+            "kind": "ratio", "source": "metrics", "total": {"name": "t"},
+            "good": {"labels.code": {"matches": "(5..", "not_matches": 5}}}}]})
+    assert {(p.path, p.message.split(":")[0]) for p in info.value.problems} == {
+        ("$.slos[0].sli.good.labels.code.matches", "bad regular expression '(5..'"),
+        ("$.slos[0].sli.good.labels.code.not_matches", "not_matches needs a regular expression string, got 5"),
+    }
+
+
+def test_bad_and_selected_series_are_validated() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_slos({"slos": [
+            {**HAND_WRITTEN, "name": "a", "sli": {"kind": "ratio", "total": {}, "bad": {"status": 500}}},
+            {**HAND_WRITTEN, "name": "b", "sli": {"kind": "ratio", "source": "metrics", "total": {"name": "t"},
+                                                  "good": {"name": "g"}, "bad": {"name": "e"},
+                                                  "series": "everything"}},
+            {**HAND_WRITTEN, "name": "c", "sli": {"kind": "latency", "total": {}, "threshold": "1s",
+                                                  "series": "selected"}},
+        ]})
+    assert {(p.path, p.message) for p in info.value.problems} == {
+        ("$.slos[0].sli.bad", "bad applies to availability, ratio and correctness SLIs with source: metrics"),
+        ("$.slos[1].sli.bad", "give good or bad, not both"),
+        ("$.slos[1].sli.series", "unknown series 'everything' (use service or selected)"),
+        ("$.slos[2].sli.series",
+         "selected series apply to availability, ratio and correctness SLIs with source: metrics"),
+    }
+
+
+async def test_bad_of_the_total_samples_with_service_series() -> None:
+    """``bad`` with the default series: a condition on the total samples,
+    good = total - bad, the same counts as the good it negates."""
+    bad = parse_slos({"slos": [{**HAND_WRITTEN, "sli": {**HAND_WRITTEN["sli"], "good": None,
+                                                        "bad": {"labels.code": {"in": list(ERRORS)}}}}]})
+    samples, truth = counter_samples()
+    got_rollups, got = await evaluate(bad, samples, 256)
+    want_rollups, want = await evaluate(parse_slos({"slos": [HAND_WRITTEN]}), samples, 256)
+    assert (got_rollups, got) == (want_rollups, want)
+    assert sum(r.total - r.good for r in got_rollups) == truth["bad"]
+
+
+async def test_checkpoint_mid_stream_keeps_the_selected_series(tmp_path: pathlib.Path) -> None:
+    """Stop after part of the samples, restore the windows stage from its
+    snapshot into a new one, go on: the same rollups as one pass (the last
+    value of each selected series is in the checkpoint, so no increase is
+    lost or counted twice)."""
+    path = tmp_path / "sloth.yaml"
+    path.write_text(SLOTH)
+    slos = load_slos(path)
+    samples, _ = counter_samples()
+    whole = SliWindows(slos)
+    want = whole.process(samples) + whole.flush()
+    first = SliWindows(slos)
+    cut = 12 * 300 + 5  # 12 series: 75 minutes in, inside a scrape, after the counter reset
+    got = first.process(samples[:cut])
+    state = msgspec.json.decode(msgspec.json.encode(first.snapshot()))
+    assert state["selected_counters"]["checkout"]
+    second = SliWindows(slos)
+    second.restore(state)
+    got += second.process(samples[cut:]) + second.flush()
+    assert got == want
