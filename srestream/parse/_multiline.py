@@ -17,7 +17,39 @@ A line continues the record before it (from the same source) when it is
 The folder holds one pending record per source across batch boundaries, so
 the output does not depend on where batches were cut; the pending records
 are part of the snapshot.  The last record of a source goes out when the
-next record of that source starts, or when the input ends.
+next record of that source starts, when the input ends, or when its source
+has been silent for ``flush_after``.
+
+Idle flush.  A live service that logs an exception and then goes quiet (or
+crashes) would otherwise hold its error record until it logs again, and
+every alert that depends on it with it (Vector's multiline ``timeout_ms``).
+So a pending record whose source has had no new line for ``flush_after`` of
+wall-clock time (the stage's :class:`~srestream._component.Clock`) goes out
+on the next batch the stage sees, empty batches included: sources yield
+empty batches while idle (the tail source every poll).  Embedded (a
+source's iterator fed straight to the stage) that is within a poll of
+``flush_after``; in a pipeline graph the runner does not pass a source's
+empty batches on (yet), so there the record waits for the next batch that
+reaches the stage, from any of its inputs.  The lines of a batch
+are folded *before* the idle check, so a source that has a line in the batch
+is never flushed by it: a continuation that arrives late, but arrives, still
+folds.  The idle timer is not checkpointed: after a restore it starts again.
+
+Determinism.  The flush depends on the wall clock, so it could make a
+replay's output depend on its speed (SPEC §2 says it must not).  A paced
+replay (``--speed``) is slow on purpose: there a quiet file would
+systematically have its record sent before other files' lines instead of
+after, so under ``--speed`` the stage is built without the idle flush (a
+replay ends, and its end sends every pending record).  In a replay as fast
+as possible the flush can only change the output when a batch without any
+line of a source reaches the stage ``flush_after`` or more after that
+source's last line while its record is still pending: with one file that
+never happens (each batch holds that file's lines); with several files
+merged it needs a stall longer than ``flush_after`` (backpressure, a paused
+machine) right there, and then a record goes out earlier, before other
+files' lines, or a trace cut at the stall goes out as two records, as
+Vector's would.  A pipeline that must be exact under such stalls sets a
+long ``flush_after`` (e.g. ``1h``).
 """
 
 from __future__ import annotations
@@ -27,7 +59,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from .._component import BuildContext, StageConfig
+from .._component import BuildContext, Clock, StageConfig, SystemClock
+from .._duration import Duration
 from .._errors import ConfigError, Problem
 from .._records import RawLine
 from .._registry import register
@@ -49,6 +82,8 @@ _PY_CHAIN = (
 # Python traceback state of a pending record
 _NONE, _IN_TB, _AFTER_EXC = 0, 1, 2
 
+DEFAULT_FLUSH_AFTER = Duration.parse("1s")
+
 
 def _joined(p: list[Any]) -> RawLine:
     first: RawLine = p[0]
@@ -58,12 +93,31 @@ def _joined(p: list[Any]) -> RawLine:
 
 
 class StackTraceFolder:
-    """Folding logic with its pending records (see the module docstring)."""
+    """Folding logic with its pending records (see the module docstring).
 
-    def __init__(self, *, start_pattern: str | None = None, max_lines: int = 1000) -> None:
+    ``flush_after`` is a :class:`Duration` (int ns) or text such as ``"1s"``,
+    or None for no idle flush; ``clock`` tells the wall-clock time of each batch (the real one by
+    default; a :class:`~srestream.testing.ManualClock` in tests)."""
+
+    def __init__(
+        self,
+        *,
+        start_pattern: str | None = None,
+        max_lines: int = 1000,
+        flush_after: Duration | str | None = DEFAULT_FLUSH_AFTER,
+        clock: Clock | None = None,
+    ) -> None:
         self.start = re.compile(start_pattern) if start_pattern else None
         self.max_lines = max_lines
-        # source -> [first line folded so far, traceback state, line count]
+        self.flush_after_ns: int | None = None
+        if flush_after is not None:
+            ns = int(Duration.parse(flush_after) if isinstance(flush_after, str) else flush_after)
+            if ns <= 0:
+                raise ValueError(f"flush_after must be positive, got {flush_after!r}")
+            self.flush_after_ns = ns
+        self.clock: Clock = clock or SystemClock()
+        # source -> [first line, traceback state, line count, texts, offset
+        #            past the last line, wall-clock ns of the last line]
         self.pending: dict[str, list[Any]] = {}
 
     def snapshot(self) -> dict[str, Any]:
@@ -72,6 +126,7 @@ class StackTraceFolder:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
+        now = self.clock.now_ns()  # the idle timers start again
         self.pending = {
             src: [
                 RawLine(source=src, position=pos, offset=off, text=""),
@@ -79,6 +134,7 @@ class StackTraceFolder:
                 text.count("\n") + 1,
                 text.split("\n"),
                 off,
+                now,
             ]
             for src, pos, off, text, st in state.get("pending", [])
         }
@@ -109,8 +165,10 @@ class StackTraceFolder:
             return True, _NONE
         return False, _NONE
 
-    def fold(self, batch: Sequence[RawLine]) -> list[RawLine]:
-        """The records completed by ``batch`` (in the order they complete)."""
+    def fold(self, batch: Sequence[RawLine], now_ns: int = 0) -> list[RawLine]:
+        """The records completed by ``batch`` (in the order they complete);
+        ``now_ns`` is the wall-clock time the batch arrived (for the idle
+        flush, see :meth:`flush_idle`)."""
         out: list[RawLine] = []
         pending = self.pending
         for raw in batch:
@@ -122,11 +180,21 @@ class StackTraceFolder:
                     p[2] += 1
                     p[3].append(raw.text)
                     p[4] = raw.offset
+                    p[5] = now_ns
                     continue
                 out.append(_joined(p))
-            # [first line, traceback state, line count, texts, offset past the last line]
-            pending[raw.source] = [raw, _NONE, 1, [raw.text], raw.offset]
+            pending[raw.source] = [raw, _NONE, 1, [raw.text], raw.offset, now_ns]
         return out
+
+    def flush_idle(self, now_ns: int) -> list[RawLine]:
+        """The pending records whose source's last line arrived
+        ``flush_after`` or more before ``now_ns`` (in the pending table's
+        order, which depends on the input only)."""
+        if self.flush_after_ns is None:
+            return []
+        horizon = now_ns - self.flush_after_ns
+        idle = [src for src, p in self.pending.items() if p[5] <= horizon]
+        return [_joined(self.pending.pop(src)) for src in idle]
 
     def flush(self) -> list[RawLine]:
         """Every pending record (end of input)."""
@@ -137,9 +205,17 @@ class StackTraceFolder:
     async def __call__(
         self, batches: AsyncIterator[Sequence[RawLine]]
     ) -> AsyncIterator[list[RawLine]]:
+        now_ns = self.clock.now_ns
         async with aclosing(batches):  # type: ignore[type-var]
             async for batch in batches:
-                yield self.fold(batch)
+                now = now_ns()
+                out = self.fold(batch, now) if batch else []
+                if self.pending and self.flush_after_ns is not None:
+                    # After the fold: a source with a line in this batch is not idle.
+                    idle = self.flush_idle(now)
+                    if idle:
+                        out = idle + out  # they were pending before this batch's records
+                yield out
         rest = self.flush()
         if rest:
             yield rest
@@ -151,9 +227,15 @@ async def fold_stack_traces(
     *,
     start_pattern: str | None = None,
     max_lines: int = 1000,
+    flush_after: Duration | str | None = DEFAULT_FLUSH_AFTER,
+    clock: Clock | None = None,
 ) -> AsyncIterator[list[RawLine]]:
-    """Fold stack-trace lines into the record that starts them."""
-    folder = StackTraceFolder(start_pattern=start_pattern, max_lines=max_lines)
+    """Fold stack-trace lines into the record that starts them; a source
+    silent for ``flush_after`` (wall clock, ``clock``) has its last record
+    sent on the next batch, empty ones included."""
+    folder = StackTraceFolder(
+        start_pattern=start_pattern, max_lines=max_lines, flush_after=flush_after, clock=clock
+    )
     async with aclosing(folder(batches)) as gen:  # type: ignore[type-var]
         async for out in gen:
             yield out
@@ -165,13 +247,26 @@ class FoldStackTracesStage(StageConfig, frozen=True, kw_only=True, tag="fold_sta
     ``Caused by:``, Java exception lines and Python tracebacks join the line
     that starts their record (or, with ``start_pattern``, every line that
     does not match it).  One pending record per source is held across
-    batches and checkpointed; the output is the same at any batch size."""
+    batches and checkpointed; the output is the same at any batch size.  A
+    source silent for ``flush_after`` has its last record sent anyway, so an
+    exception logged just before a service goes quiet is not held back."""
 
     start_pattern: str | None = None
     """Regex matching the first line of every record; other lines continue
     the record before (default: the built-in Java/Python trace rules)."""
     max_lines: int = 1000
     """Lines per record at most; a longer trace continues as a new record."""
+    flush_after: Duration = DEFAULT_FLUSH_AFTER
+    """How long a service's log may stay silent before its last record (say
+    an exception and its stack trace, logged just before the service hung or
+    crashed) goes out without waiting for a next line that may never come,
+    so the alerts that depend on it are not held back.  Wall-clock time; a
+    replay of several files that stalls longer than this inside a trace cuts
+    the trace in two (a single file's replay never does); off in a paced
+    replay (``--speed``), whose output must not depend on its speed.
+    Checked on each batch the stage gets: the runner does not yet forward
+    idle sources' empty batches, so in a pipeline file the record goes out
+    with the next batch from any of the stage's inputs."""
 
     def build(self, ctx: BuildContext) -> StackTraceFolder:
         where = f"$.stages.{ctx.component_id}"
@@ -183,6 +278,13 @@ class FoldStackTracesStage(StageConfig, frozen=True, kw_only=True, tag="fold_sta
                 problems.append(Problem(f"{where}.start_pattern", f"bad regex: {exc}"))
         if self.max_lines < 1:
             problems.append(Problem(f"{where}.max_lines", "must be at least 1"))
+        if self.flush_after <= 0:
+            problems.append(Problem(f"{where}.flush_after", "must be positive"))
         if problems:
             raise ConfigError(problems)
-        return StackTraceFolder(start_pattern=self.start_pattern, max_lines=self.max_lines)
+        return StackTraceFolder(
+            start_pattern=self.start_pattern,
+            max_lines=self.max_lines,
+            flush_after=None if ctx.speed else self.flush_after,  # see "Determinism"
+            clock=ctx.clock,
+        )
