@@ -208,8 +208,14 @@ def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: s
                 terms.append(f"({expr} is {'not ' if value else ''}None)")
                 continue
             if op in ("matches", "not_matches"):
-                env[name] = compile_regex(value)
-                terms.append(f"({'not ' if op == 'not_matches' else ''}_matches({expr}, {name}))")
+                neg = "not " if op == "not_matches" else ""
+                if field == "name" or field.startswith("labels."):
+                    # Strings (or None) of few distinct values: remember each answer.
+                    env[name] = RegexMemo(compile_regex(value))
+                    terms.append(f"({neg}{name}[{expr}])")
+                else:
+                    env[name] = compile_regex(value)
+                    terms.append(f"({neg}_matches({expr}, {name}))")
                 continue
             sym = OPERATORS[op]
             env[name] = value
@@ -233,6 +239,28 @@ def _hashable(v: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+class RegexMemo(dict[Any, bool]):
+    """``memo[value]``: whether ``value`` matches the anchored regex, each
+    answer kept (up to :attr:`limit` values) so that a label value seen
+    before costs one dict lookup, not a regex match."""
+
+    limit: Final = 4096
+
+    def __init__(self, rx: re.Pattern[str]) -> None:
+        super().__init__()
+        self.rx = rx
+
+    def __missing__(self, value: Any) -> bool:
+        ok = _matches(value, self.rx)
+        if len(self) < self.limit:
+            self[value] = ok
+        return ok
+
+    def __repr__(self) -> str:
+        # Generated code is shared by predicates whose constants print the same.
+        return f"RegexMemo({self.rx.pattern!r}, {self.rx.flags})"
 
 
 def _matches(value: Any, rx: re.Pattern[str]) -> bool:

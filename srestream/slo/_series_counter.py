@@ -38,6 +38,7 @@ bad into good = total - bad and keeps good at most total.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from ._windows import SliCounter
 
 __all__ = ["compile_selected_counter", "selected_metric_names"]
+
+_FIELD_REF = re.compile(r"\br\.([a-z_]+)")
+"""A record field in generated predicate code (``r.labels``)."""
 
 
 def _names(pred: dict[str, Any] | None) -> set[str] | None:
@@ -100,6 +104,11 @@ def compile_selected_counter(
         lines += [f"    t{j} = {total}", f"    g{j} = {good}"]
         tests += [f"t{j}", f"g{j}"]
         adds += [f"    if t{j}:", f"        c[{2 * j + 1}] += d", f"    if g{j}:", f"        c[{2 * j}] += d"]
+    # Read each record field once into a local (attribute loads are the cost).
+    body = "\n".join(lines[1:])
+    fields = sorted(set(_FIELD_REF.findall(body)))
+    lines = [lines[0], *(f"    f_{f} = r.{f}" for f in fields),
+             *(_FIELD_REF.sub(lambda mt: f"f_{mt.group(1)}", ln) for ln in lines[1:])]
     lines += [
         f"    if not ({' or '.join(tests)}):",
         "        return",
