@@ -46,7 +46,7 @@ def _check_resolution(resolution: Duration, where: str) -> None:
 class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows"):
     """Counts, for every (SLO, service) of the SLO file, the valid and good
     events of each event-time bucket (log records for log SLIs, metric
-    samples for freshness).  The watermark is the newest event time less
+    samples for freshness and counter SLIs).  The watermark is the newest event time less
     ``allowed_lateness``; it moves record by record, so output does not
     depend on batching.  A bucket closes when the watermark passes its end
     and is emitted as one ``sli_rollup`` per key (main output and
@@ -56,7 +56,9 @@ class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows")
 
     side_outputs = ("late", "rollups")
     slos: str
-    """The SLO file (YAML), relative to the pipeline file."""
+    """The SLO file (YAML), relative to the pipeline file: srestream's own, or a Sloth
+    (``version: prometheus/v1``) or OpenSLO (``apiVersion: openslo/v1``) spec whose PromQL
+    counter ratios are counted from metric samples (see docs/slo.md)."""
     resolution: Duration = Duration(MINUTE_NS)
     """Bucket length (one minute: the alert windows' resolution)."""
     allowed_lateness: Duration = Duration(0)
