@@ -453,18 +453,22 @@ def _imported_place(p: Problem, slos: Sequence[ImportedSLO], file: str) -> Probl
     if mt is None:
         return p
     slo = slos[int(mt.group(1))]
-    return Problem(slo.path, f"SLO {slo.name!r} as srestream sees it ({p.path}): {p.message}",
-                   file or p.file)
+    # Other SLOs the message names ("first at $.slos[0]") by their place in the file too.
+    message = re.sub(r"\$\.slos\[(\d+)\]", lambda m: slos[int(m.group(1))].path, p.message)
+    field = p.path[mt.end():].lstrip(".")
+    return Problem(slo.path, f"SLO {slo.name!r}{f' ({field} as srestream reads it)' if field else ''}: "
+                   f"{message}", file or p.file)
 
 
 def is_imported_format(docs: Sequence[Any]) -> bool:
     """Whether YAML documents are a Sloth spec (``version: prometheus/v1``)
-    or OpenSLO objects (``apiVersion: openslo/...``) rather than an
-    srestream SLO file."""
+    or OpenSLO objects (``apiVersion: openslo/...``; any ``apiVersion``, so
+    that the importer says what it reads) rather than an srestream SLO
+    file."""
     for d in docs:
         for o in d if isinstance(d, list) else [d]:
             if isinstance(o, dict) and (str(o.get("version", "")).startswith("prometheus/")
-                                        or str(o.get("apiVersion", "")).startswith("openslo/")):
+                                        or "apiVersion" in o):
                 return True
     return False
 

@@ -429,3 +429,23 @@ async def test_checkpoint_mid_stream_keeps_the_selected_series(tmp_path: pathlib
     second.restore(state)
     got += second.process(samples[cut:]) + second.flush()
     assert got == want
+
+
+def test_problems_of_translated_slos_point_into_the_imported_file(tmp_path: pathlib.Path) -> None:
+    """srestream's own checks (here: two objectives for one SLI and period,
+    which Sloth allows) name the SLOs by their place in the Sloth file."""
+    doc = yaml.safe_load(SLOTH)
+    twin = {**doc["slos"][0], "name": "requests-availability-95", "objective": 95}
+    path = tmp_path / "sloth.yaml"
+    path.write_text(yaml.safe_dump({**doc, "slos": [doc["slos"][0], twin]}))
+    with pytest.raises(ConfigError) as info:
+        load_slos(path)
+    [p] = info.value.problems
+    assert (p.path, p.file) == ("$.slos[1]", str(path))
+    assert "two objectives for one SLI and period: 95.0 here, 99.9 at $.slos[0]" in p.message
+    # A Kubernetes-style document is read by the importer, which says what it reads.
+    path.write_text("apiVersion: sloth.slok.dev/v1\nkind: PrometheusServiceLevel\nspec: {}\n")
+    with pytest.raises(ConfigError) as info:
+        load_slos(path)
+    assert [p.message for p in info.value.problems] == [
+        "neither a Sloth spec (version: prometheus/v1) nor an OpenSLO object (apiVersion: openslo/v1)"]
