@@ -101,6 +101,10 @@ class StreamingRefusal(ValueError):
     """A query srestream cannot count from metric samples, and why."""
 
 
+class _BadQuery(StreamingRefusal):
+    """A query Prometheus would refuse as well (a bad regular expression)."""
+
+
 # --------------------------------------------------------------------------- PromQL
 
 
@@ -275,7 +279,7 @@ def _add_matcher(pred: dict[str, Any], label: str, op: str, value: str) -> None:
         try:
             compile_regex(value)
         except ValueError as exc:
-            raise StreamingRefusal(f"bad regular expression in {label}{op}{value!r}: {exc}") from exc
+            raise _BadQuery(f"bad regular expression in {label}{op}{value!r}: {exc}") from exc
         new: tuple[str, Any] = ("matches" if op == "=~" else "not_matches", value)
     elif op == "=":
         new = ("in", ["", None]) if value == "" else ("eq", value)
@@ -326,24 +330,26 @@ def selector_predicates(query: str, *, ratio: bool = False) -> list[dict[str, An
 # --------------------------------------------------------------------------- SLOs
 
 
-def _sli(sli: PromSLI) -> tuple[dict[str, Any], str, dict[str, Any]] | list[tuple[str, str]]:
-    """(total, "good"|"bad", its predicate), or the (query key, reason) of
+def _sli(
+    sli: PromSLI,
+) -> tuple[dict[str, Any], str, dict[str, Any]] | list[tuple[str, StreamingRefusal]]:
+    """(total, "good"|"bad", its predicate), or the (query key, refusal) of
     every query that cannot stream."""
     if sli.style in ("raw", "raw_success"):
         try:
             num, den = selector_predicates(sli.ratio_query, ratio=True)
         except StreamingRefusal as exc:
-            return [("ratio", str(exc))]
+            return [("ratio", exc)]
         return den, ("bad" if sli.style == "raw" else "good"), num
     which, key = ("bad", "error") if sli.style == "events" else ("good", "good")
     queries = {key: sli.error_query if key == "error" else sli.good_query, "total": sli.total_query}
     preds: dict[str, dict[str, Any]] = {}
-    refused: list[tuple[str, str]] = []
+    refused: list[tuple[str, StreamingRefusal]] = []
     for k, q in queries.items():
         try:
             preds[k] = selector_predicates(q)[0]
         except StreamingRefusal as exc:
-            refused.append((k, str(exc)))
+            refused.append((k, exc))
     if refused:
         return refused
     return preds["total"], which, preds[key]
@@ -393,9 +399,10 @@ def streaming_slo(slo: ImportedSLO) -> SLOSpec:
     problems: list[Problem] = []
     translated = _sli(slo.sli)
     if isinstance(translated, list):
-        for key, reason in translated:
-            problems.append(Problem(slo.sli.paths.get(key, slo.sli_path),
-                                    f"SLO {slo.name!r}: cannot stream this query: {reason}; {STREAMS}",
+        for key, exc in translated:
+            message = (f"{exc} (Prometheus would refuse it too)" if isinstance(exc, _BadQuery)
+                       else f"cannot stream this query: {exc}; {STREAMS}")
+            problems.append(Problem(slo.sli.paths.get(key, slo.sli_path), f"SLO {slo.name!r}: {message}",
                                     slo.file))
     period = budgeting = None
     try:
