@@ -451,3 +451,30 @@ def test_problems_of_translated_slos_point_into_the_imported_file(tmp_path: path
         load_slos(path)
     assert [p.message for p in info.value.problems] == [
         "neither a Sloth spec (version: prometheus/v1) nor an OpenSLO object (apiVersion: openslo/v1)"]
+
+
+def test_raw_ratios_and_the_v1alpha_shape_translate_like_their_events() -> None:
+    doc = yaml.safe_load(SLOTH)
+    events = doc["slos"][0]["sli"]["events"]
+    raw = {**doc, "slos": [{**doc["slos"][0], "sli": {"raw": {
+        "errorRatioQuery": f"({events['errorQuery']})\n/\n({events['totalQuery']})"}}}]}
+    [from_events] = [streaming_slo(s) for s in import_documents([doc])]
+    [from_raw] = [streaming_slo(s) for s in import_documents([raw])]
+    assert from_raw.sli == from_events.sli
+    # OpenSLO raw success ratio: the numerator is good.
+    success = yaml.safe_load(OPENSLO)
+    ratio = success["spec"]["indicator"]["spec"]["ratioMetric"]
+    query = (f"{ratio['good']['metricSource']['spec']['query']} / "
+             f"{ratio['total']['metricSource']['spec']['query']}")
+    success["spec"]["indicator"]["spec"]["ratioMetric"] = {
+        "counter": True, "rawType": "success",
+        "raw": {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}}
+    [good_total] = [streaming_slo(s) for s in import_documents([yaml.safe_load(OPENSLO)])]
+    [raw_success] = [streaming_slo(s) for s in import_documents([success])]
+    assert raw_success.sli == good_total.sli
+    # The openslo/v1alpha shape Sloth reads (good/total per objective).
+    data = pathlib.Path(__file__).parent.parent / "data" / "slo" / "sloth" / "in-openslo.yaml"
+    [v1alpha] = load_slos(data).slos
+    assert v1alpha.sli.good == {"name": "http_request_duration_seconds_count", "labels.job": "myservice",
+                                "labels.code": {"not_matches": "(5..|429)"}}
+    assert v1alpha.sli.total == {"name": "http_request_duration_seconds_count", "labels.job": "myservice"}
