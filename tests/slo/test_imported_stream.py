@@ -478,3 +478,60 @@ def test_raw_ratios_and_the_v1alpha_shape_translate_like_their_events() -> None:
     assert v1alpha.sli.good == {"name": "http_request_duration_seconds_count", "labels.job": "myservice",
                                 "labels.code": {"not_matches": "(5..|429)"}}
     assert v1alpha.sli.total == {"name": "http_request_duration_seconds_count", "labels.job": "myservice"}
+
+
+def test_periods_and_budgeting_that_stream_and_those_that_do_not() -> None:
+    def openslo(window: dict[str, Any], **objective: Any) -> dict[str, Any]:
+        doc = yaml.safe_load(OPENSLO)
+        doc["spec"]["timeWindow"] = [window]
+        if objective:
+            doc["spec"]["budgetingMethod"] = "Timeslices"
+            doc["spec"]["objectives"] = [{"target": 0.999, **objective}]
+        return doc
+
+    rolling = {"duration": "2w", "isRolling": True}
+    [two_weeks] = [streaming_slo(s) for s in import_documents([openslo(rolling)])]
+    assert (two_weeks.period, two_weeks.sli.budgeting) == ("14d", "occurrences")
+    [sliced] = [streaming_slo(s) for s in import_documents([openslo(
+        rolling, timeSliceTarget=0.95, timeSliceWindow="1m")])]
+    assert (sliced.sli.budgeting, sliced.sli.timeslice_target) == ("timeslices", 95.0)
+    year = {"duration": "1Y", "isRolling": False, "calendar": {"timeZone": "UTC"}}
+    with pytest.raises(ConfigError) as info:
+        streaming_slo_set(import_documents([openslo(year, timeSliceTarget=0.95, timeSliceWindow="5m")]))
+    assert sorted(p.message.split(": ", 1)[1] for p in info.value.problems) == [
+        "a calendar period of 1 year is not supported (one month or one quarter)",
+        "timeslices budgeting streams only as Timeslices of one minute (timeSliceWindow: 1m)",
+    ]
+    assert {p.path for p in info.value.problems} == {"$"}
+
+
+def test_selected_series_are_offered_by_metric_name() -> None:
+    from srestream.slo._series_counter import selected_metric_names
+    from srestream.slo._windows import SliCounter
+
+    def counters(*slis: dict[str, Any]) -> list[SliCounter]:
+        return [SliCounter(s) for s in parse_slos({"slos": [
+            {**HAND_WRITTEN, "name": f"s{i}", "sli": {"kind": "ratio", "source": "metrics",
+                                                      "series": "selected", **sli}}
+            for i, sli in enumerate(slis)]}).slos]
+
+    assert selected_metric_names(counters(
+        {"total": {"name": "a"}, "good": {"name": ["b", "c"]}},
+        {"total": {"name": {"eq": "d"}}, "bad": {"name": {"in": ["e"]}}},
+    )) == {"a", "b", "c", "d", "e"}
+    assert selected_metric_names(counters({"total": {"name": "a"}, "good": {"name": {"matches": "b.*"}}})) is None
+    assert selected_metric_names(counters({"total": {"labels.job": "api"}, "good": {"name": "a"}})) is None
+
+
+async def test_a_selected_sli_naming_no_metric_reads_every_sample() -> None:
+    """Without a ``name`` condition the SLI is offered every sample (a
+    regex on the name here), and still counts only what it selects."""
+    slos = parse_slos({"slos": [{**HAND_WRITTEN, "sli": {
+        "kind": "ratio", "source": "metrics", "series": "selected",
+        "total": {"name": {"matches": "http_requests_(total|count)"}, "labels.job": "checkout"},
+        "bad": {"name": {"matches": "http_requests_.*"}, "labels.job": "checkout",
+                "labels.code": {"matches": "5..|429"}}}}]})
+    samples, truth = counter_samples()
+    rollups, _ = await evaluate(slos, samples, 512)
+    assert sum(r.total for r in rollups) == truth["total"]
+    assert sum(r.total - r.good for r in rollups) == truth["bad"]
