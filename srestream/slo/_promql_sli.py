@@ -202,12 +202,12 @@ def _counter_sum(t: _Tokens) -> dict[str, Any]:
         return pred
     kind, value, pos = t.take()
     if kind != "ident" or value != "sum":
+        if kind == "ident" and t.at("(") and value in _COUNTER_FUNCTIONS:
+            raise StreamingRefusal(f"{value}(...) must be inside sum(...): a ratio of unsummed series "
+                                   "is per series")
         if kind == "ident" and t.at("("):
-            hint = "" if value in _COUNTER_FUNCTIONS else " (only rate and increase of a counter, in a sum)"
-            if value in _COUNTER_FUNCTIONS:
-                raise StreamingRefusal(f"{value}(...) must be inside sum(...): a ratio of unsummed series "
-                                       "is per series")
-            raise StreamingRefusal(f"the function {value}() is not supported{hint}")
+            raise StreamingRefusal(f"the function {value}() is not supported (only rate and increase "
+                                   "of a counter, in a sum)")
         if kind == "number":
             raise StreamingRefusal(f"arithmetic with numbers ({_describe(kind, value, pos)}) is not "
                                    "supported: write an error ratio as sum(rate(errors[w])) / "
