@@ -5,6 +5,9 @@
   producer with several consumers sends each batch to each of them in turn,
   so it goes at the pace of the slowest (no silent drop); a consumer with
   several inputs merges them.
+* An idle source's empty batch is passed on too (not counted as a batch):
+  stages that act on wall-clock time, such as the idle flush of
+  ``fold_stack_traces``, get their turn while no data comes.
 * Side outputs (``<stage>.deadletter``, ``<stage>.late``) are queued by the
   stage without awaiting and forwarded whenever the stage yields or asks for
   its next batch.
@@ -510,6 +513,8 @@ class Runner:
                         break
                     if batch:
                         await self._emit(node, batch)
+                    else:  # idle: stages that act on wall-clock time get their turn
+                        await self._send(node, "", batch)
                     if node.outputs.pending:
                         await self._flush_side(node)
                     cp = self._current
@@ -580,8 +585,9 @@ class Runner:
                     open_inputs.discard(item.sender)
                     arrived.discard(item.sender)
                 else:
-                    node.records_in += len(item)
-                    node.batches_in += 1
+                    if item:
+                        node.records_in += len(item)
+                        node.batches_in += 1
                     yield item
                     if node.outputs.pending:
                         await self._flush_side(node)

@@ -27,10 +27,9 @@ So a pending record whose source has had no new line for ``flush_after`` of
 wall-clock time (the stage's :class:`~srestream._component.Clock`) goes out
 on the next batch the stage sees, empty batches included: sources yield
 empty batches while idle (the tail source every poll).  Embedded (a
-source's iterator fed straight to the stage) that is within a poll of
-``flush_after``; in a pipeline graph the runner does not pass a source's
-empty batches on (yet), so there the record waits for the next batch that
-reaches the stage, from any of its inputs.  The lines of a batch
+source's iterator fed straight to the stage, or in a pipeline graph, whose
+runner passes a source's idle batches on) that is within a poll of
+``flush_after``.  The lines of a batch
 are folded *before* the idle check, so a source that has a line in the batch
 is never flushed by it: a continuation that arrives late, but arrives, still
 folds.  The idle timer is not checkpointed: after a restore it starts again.
@@ -264,9 +263,8 @@ class FoldStackTracesStage(StageConfig, frozen=True, kw_only=True, tag="fold_sta
     replay of several files that stalls longer than this inside a trace cuts
     the trace in two (a single file's replay never does); off in a paced
     replay (``--speed``), whose output must not depend on its speed.
-    Checked on each batch the stage gets: the runner does not yet forward
-    idle sources' empty batches, so in a pipeline file the record goes out
-    with the next batch from any of the stage's inputs."""
+    Checked on each batch the stage gets, including the empty batches an
+    idle source sends every poll."""
 
     def build(self, ctx: BuildContext) -> StackTraceFolder:
         where = f"$.stages.{ctx.component_id}"

@@ -349,11 +349,6 @@ async def test_paced_replay_of_several_files_gives_the_fast_replays_records(
     assert runs[1] == runs[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the runner drops a source's empty (idle) batches, so in a pipeline graph the "
-    "flush waits for the stage's next non-empty batch; remove this mark once it forwards them",
-)
 async def test_in_a_pipeline_a_tailed_trace_then_silence_comes_out(tmp_path: pathlib.Path) -> None:
     from srestream._runner import Runner
 
