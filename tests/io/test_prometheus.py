@@ -3,14 +3,9 @@ on a free loopback port over a temporary TSDB backfilled with promtool."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import aclosing
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, aclosing
 
-import httpx
 import pytest
 
 from srestream._component import BuildContext, Outputs
@@ -44,54 +39,10 @@ def openmetrics() -> str:
     return "\n".join(out + ["# EOF"]) + "\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    for tool in ("prometheus", "promtool"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not installed: run tests/install-servers.sh")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    (tmp / "data.om").write_text(openmetrics())
-    (tmp / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    str(tmp / "data.om"), str(tmp / "tsdb")],
-                   check=True, capture_output=True, timeout=60)
-    port = free_port()
-    log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115  (closed after the server)
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=100y"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {(tmp / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(url + "/-/ready", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("prometheus not ready within 30 s")
-            time.sleep(0.1)
+def prometheus(start_prometheus: Callable[[str], AbstractContextManager[str]]) -> Iterator[str]:
+    with start_prometheus(openmetrics()) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 QUERIES = [
@@ -159,8 +110,8 @@ async def test_bad_promql_names_the_query(prometheus: str) -> None:
         await read(logic)
 
 
-async def test_unreachable_prometheus_fails_after_retries() -> None:
-    logic = build(f"http://127.0.0.1:{free_port()}", retries=1, timeout=Duration.parse("1s"))
+async def test_unreachable_prometheus_fails_after_retries(loopback_port: int) -> None:
+    logic = build(f"http://127.0.0.1:{loopback_port}", retries=1, timeout=Duration.parse("1s"))
     with pytest.raises(PrometheusQueryError, match="failed 2 times"):
         await read(logic)
 

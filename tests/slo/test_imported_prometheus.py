@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import pathlib
 import random
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import httpx
 import pytest
 
 from srestream import MetricSample, Runner, pipeline_from_dict
@@ -70,54 +66,10 @@ def openmetrics(data: dict[tuple[str, str, str], list[tuple[int, int]]]) -> str:
     return "\n".join([*lines, "# EOF"]) + "\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    for tool in ("prometheus", "promtool"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} not installed: run tests/install-servers.sh")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    (tmp / "data.om").write_text(openmetrics(counters()))
-    (tmp / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    str(tmp / "data.om"), str(tmp / "tsdb")],
-                   check=True, capture_output=True, timeout=60)
-    port = free_port()
-    log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115  (closed after the server)
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=100y"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {(tmp / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(url + "/-/ready", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("prometheus not ready within 30 s")
-            time.sleep(0.1)
+def prometheus(start_prometheus: Callable[[str], AbstractContextManager[str]]) -> Iterator[str]:
+    with start_prometheus(openmetrics(counters())) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 async def test_sloth_spec_evaluated_from_prometheus(prometheus: str, tmp_path: pathlib.Path) -> None:
