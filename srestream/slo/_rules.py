@@ -23,7 +23,7 @@ Prometheus and srestream fire at the same time (tests/slo_export).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -32,13 +32,44 @@ from ._alerting import DAY_NS, AlertWindow, burn_rate_factor, default_alert_wind
 from ._importers import ImportedSLO, PromSLI
 
 __all__ = [
+    "BUDGET_REMAINING_RECORD",
+    "CURRENT_BURN_RATE_RECORD",
+    "ERROR_BUDGET_RECORD",
+    "INFO_RECORD",
+    "OBJECTIVE_RECORD",
+    "PERIOD_BURN_RATE_RECORD",
+    "PERIOD_DAYS_RECORD",
+    "RULE_ID_LABELS",
+    "WINDOW_LABEL",
+    "alert_name",
     "build_rule_groups",
     "format_float",
     "format_prom_duration",
     "load_alert_windows",
     "period_ns_of",
+    "recorded_windows_ns",
     "render_rules",
+    "rule_alert_windows",
+    "rule_ids",
+    "sli_error_record",
 ]
+
+# The names of the series the rules record (Sloth's), in one place: the
+# Grafana dashboards (``srestream dashboards --source rules``) query these.
+SLI_ERROR_RECORD_PREFIX: Final = "slo:sli_error:ratio_rate"
+"""Followed by the window in Prometheus form: ``slo:sli_error:ratio_rate5m``."""
+OBJECTIVE_RECORD: Final = "slo:objective:ratio"
+ERROR_BUDGET_RECORD: Final = "slo:error_budget:ratio"
+PERIOD_DAYS_RECORD: Final = "slo:time_period:days"
+CURRENT_BURN_RATE_RECORD: Final = "slo:current_burn_rate:ratio"
+PERIOD_BURN_RATE_RECORD: Final = "slo:period_burn_rate:ratio"
+BUDGET_REMAINING_RECORD: Final = "slo:period_error_budget_remaining:ratio"
+INFO_RECORD: Final = "sloth_slo_info"
+RULE_ID_LABELS: Final = ("sloth_id", "sloth_service", "sloth_slo")
+"""Labels naming the SLO on every recorded series and alert."""
+WINDOW_LABEL: Final = "sloth_window"
+CURRENT_WINDOW_NS: Final = 5 * 60_000_000_000
+"""The window of the current burn rate (always recorded)."""
 
 _MS = 1_000_000
 _PROM_UNITS = (("y", 365 * DAY_NS, True), ("w", 7 * DAY_NS, True), ("d", DAY_NS, False),
@@ -143,9 +174,9 @@ def _selector(ids: Mapping[str, str]) -> str:
 
 def _window_pair(metric_short: str, metric_long: str, sel: str, factor: str, budget: str) -> str:
     return (
-        f"    max({metric_short}{sel} > ({factor} * {budget})) without (sloth_window)\n"
+        f"    max({metric_short}{sel} > ({factor} * {budget})) without ({WINDOW_LABEL})\n"
         "    and\n"
-        f"    max({metric_long}{sel} > ({factor} * {budget})) without (sloth_window)\n"
+        f"    max({metric_long}{sel} > ({factor} * {budget})) without ({WINDOW_LABEL})\n"
     )
 
 
@@ -181,55 +212,80 @@ def build_rule_groups(
     return groups
 
 
+def sli_error_record(window_ns: int) -> str:
+    """The recorded error ratio over ``window_ns``: ``slo:sli_error:ratio_rate1h``."""
+    return f"{SLI_ERROR_RECORD_PREFIX}{format_prom_duration(window_ns)}"
+
+
+def rule_ids(slo: ImportedSLO) -> dict[str, str]:
+    """The labels naming ``slo`` on its recorded series (:data:`RULE_ID_LABELS`)."""
+    return dict(zip(RULE_ID_LABELS, (slo.slo_id, slo.service, slo.name), strict=True))
+
+
+def rule_alert_windows(slo: ImportedSLO, windows: Sequence[AlertWindow] | None = None,
+                       window_scaling: str = "period") -> list[AlertWindow]:
+    """The window pairs the rules of ``slo`` alert on: ``windows`` (a Sloth
+    AlertWindows file) or the Workbook catalogue for its period."""
+    if windows is not None:
+        return list(windows)
+    return default_alert_windows(period_ns_of(slo), scaling=window_scaling)  # type: ignore[arg-type]
+
+
+def recorded_windows_ns(wins: Sequence[AlertWindow]) -> list[int]:
+    """The windows whose error ratio is recorded (besides the period):
+    every short and long window, and 5m for the current burn rate."""
+    return sorted({w.short_window_ns for w in wins} | {w.long_window_ns for w in wins}
+                  | {CURRENT_WINDOW_NS})
+
+
+def alert_name(slo: ImportedSLO) -> str:
+    """The ``alert`` name of both burn-rate alerts of ``slo``."""
+    return slo.alerting.name or f"{_camel(slo.service)}{_camel(slo.name)}BurnRate"
+
+
 def _slo_groups(
     slo: ImportedSLO, sli: PromSLI, windows: Sequence[AlertWindow] | None, scaling: str,
     extra: Mapping[str, str], version: str, mode: str,
 ) -> list[dict[str, Any]]:
     period_ns = period_ns_of(slo)
-    wins = list(windows) if windows is not None else default_alert_windows(
-        period_ns, scaling=scaling)  # type: ignore[arg-type]
-    ids = {"sloth_id": slo.slo_id, "sloth_service": slo.service, "sloth_slo": slo.name}
+    wins = rule_alert_windows(slo, windows, scaling)
+    ids = rule_ids(slo)
     sel = _selector(ids)
     base_labels = {**extra, **slo.labels, **ids}
     budget = format_float((100 - slo.objective) / 100)
     objective_ratio = format_float(slo.objective / 100)
-    window_ns = sorted({w.short_window_ns for w in wins} | {w.long_window_ns for w in wins})
-    if 5 * 60_000_000_000 not in window_ns:
-        window_ns.insert(0, 5 * 60_000_000_000)  # the current burn rate reads the 5m ratio
-        window_ns.sort()
     period = format_prom_duration(period_ns)
+    rate5m = sli_error_record(CURRENT_WINDOW_NS)
+    by_slo = "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"  # Sloth's order
 
     sli_rules: list[dict[str, Any]] = []
-    for ns in window_ns:
+    for ns in recorded_windows_ns(wins):
         win = format_prom_duration(ns)
-        sli_rules.append({"record": f"slo:sli_error:ratio_rate{win}",
+        sli_rules.append({"record": sli_error_record(ns),
                           "expr": sli.error_ratio_expr(win),
-                          "labels": _sorted({**base_labels, "sloth_window": win})})
+                          "labels": _sorted({**base_labels, WINDOW_LABEL: win})})
     sli_rules.append({
-        "record": f"slo:sli_error:ratio_rate{period}",
-        "expr": (f"sum_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n"
-                 "/ ignoring (sloth_window)\n"
-                 f"count_over_time(slo:sli_error:ratio_rate5m{sel}[{period}])\n"),
-        "labels": _sorted({**base_labels, "sloth_window": period}),
+        "record": sli_error_record(period_ns),
+        "expr": (f"sum_over_time({rate5m}{sel}[{period}])\n"
+                 f"/ ignoring ({WINDOW_LABEL})\n"
+                 f"count_over_time({rate5m}{sel}[{period}])\n"),
+        "labels": _sorted({**base_labels, WINDOW_LABEL: period}),
     })
     meta_labels = _sorted(base_labels)
     meta = [
-        {"record": "slo:objective:ratio", "expr": f"vector({objective_ratio})", "labels": meta_labels},
-        {"record": "slo:error_budget:ratio", "expr": f"vector(1-{objective_ratio})",
+        {"record": OBJECTIVE_RECORD, "expr": f"vector({objective_ratio})", "labels": meta_labels},
+        {"record": ERROR_BUDGET_RECORD, "expr": f"vector(1-{objective_ratio})",
          "labels": meta_labels},
-        {"record": "slo:time_period:days", "expr": f"vector({period_ns // DAY_NS})",
+        {"record": PERIOD_DAYS_RECORD, "expr": f"vector({period_ns // DAY_NS})",
          "labels": meta_labels},
-        {"record": "slo:current_burn_rate:ratio",
-         "expr": (f"slo:sli_error:ratio_rate5m{sel}\n"
-                  "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-                  f"slo:error_budget:ratio{sel}\n"), "labels": meta_labels},
-        {"record": "slo:period_burn_rate:ratio",
-         "expr": (f"slo:sli_error:ratio_rate{period}{sel}\n"
-                  "/ on(sloth_id, sloth_slo, sloth_service) group_left\n"
-                  f"slo:error_budget:ratio{sel}\n"), "labels": meta_labels},
-        {"record": "slo:period_error_budget_remaining:ratio",
-         "expr": f"1 - slo:period_burn_rate:ratio{sel}", "labels": meta_labels},
-        {"record": "sloth_slo_info", "expr": "vector(1)", "labels": _sorted({
+        {"record": CURRENT_BURN_RATE_RECORD,
+         "expr": f"{rate5m}{sel}\n{by_slo}{ERROR_BUDGET_RECORD}{sel}\n", "labels": meta_labels},
+        {"record": PERIOD_BURN_RATE_RECORD,
+         "expr": f"{sli_error_record(period_ns)}{sel}\n{by_slo}{ERROR_BUDGET_RECORD}{sel}\n",
+         "labels": meta_labels},
+        {"record": BUDGET_REMAINING_RECORD,
+         "expr": f"1 - {PERIOD_BURN_RATE_RECORD}{sel}", "labels": meta_labels},
+        {"record": INFO_RECORD, "expr": "vector(1)", "labels": _sorted({
             **base_labels, "sloth_mode": mode, "sloth_objective": format_float(slo.objective),
             "sloth_spec": slo.spec_format or "srestream/v1", "sloth_version": version})},
     ]
@@ -247,8 +303,7 @@ def _slo_groups(
         for w in pairs:
             factor = format_float(w.burn_rate)
             terms.append("(\n" + _window_pair(
-                f"slo:sli_error:ratio_rate{format_prom_duration(w.short_window_ns)}",
-                f"slo:sli_error:ratio_rate{format_prom_duration(w.long_window_ns)}",
+                sli_error_record(w.short_window_ns), sli_error_record(w.long_window_ns),
                 sel, factor, budget) + ")\n")
         annotations = {
             "summary": "{{$labels.sloth_service}} {{$labels.sloth_slo}} SLO error budget burn "
@@ -258,7 +313,7 @@ def _slo_groups(
             **al.annotations, **tier.annotations,
         }
         alerts.append({
-            "alert": al.name or f"{_camel(slo.service)}{_camel(slo.name)}BurnRate",
+            "alert": alert_name(slo),
             "expr": "or\n".join(terms),
             "labels": _sorted({**al.labels, **tier.labels, "sloth_severity": pairs[0].severity}),
             "annotations": _sorted(annotations),
