@@ -13,6 +13,13 @@ bad over the period.
 A window without traffic has no burn and consumes nothing: every division
 by a count is guarded and yields 0.0.
 
+Many nines: the budget is computed in decimal from the objective as
+written, so 99.999999999 (a durability objective) gives a budget of
+exactly ``1e-11`` (as a float), where ``(100 - 99.999999999) / 100`` in
+binary floats is ``1.0000036e-11`` (a lost object would burn 0.9999964 of
+its share).  Past 16 nines (99.99999999999999) a float cannot tell the
+objective from 100: the SLO file refuses it as outside (0, 100).
+
 Calendar periods (month, quarter) start at local midnight in the SLO's time
 zone, so a month that crosses a DST change is an hour shorter or longer than
 its days times 24h.
@@ -27,15 +34,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import zoneinfo
+from decimal import Decimal
 
 __all__ = [
     "MINUTE_NS",
     "budget_events",
     "budget_minutes",
+    "budget_ratio",
     "burn_rate",
     "calendar_period_bounds",
     "consumed_ratio",
     "error_budget",
+    "objective_ratio",
     "period_bounds",
     "remaining_events",
     "remaining_minutes",
@@ -47,11 +57,32 @@ __all__ = [
 MINUTE_NS = 60_000_000_000
 
 
+def _exact(x: float) -> Decimal:
+    """The decimal a float was written as (its shortest round-trip text)."""
+    return Decimal(repr(x))
+
+
+def objective_ratio(objective_percent: float) -> float:
+    """An objective in percent as a ratio (99.9 -> 0.999), in decimal."""
+    return float(_exact(objective_percent) / 100)
+
+
+def budget_ratio(objective_percent: float) -> float:
+    """The budget of an objective in percent, as a ratio, in decimal:
+    ``(100 - objective) / 100``.
+
+    >>> budget_ratio(99.999999999), (100 - 99.999999999) / 100
+    (1e-11, 1.0000036354540499e-11)
+    """
+    return float((100 - _exact(objective_percent)) / 100)
+
+
 def error_budget(objective: float) -> float:
-    """``1 - objective`` for an objective ratio strictly between 0 and 1."""
+    """``1 - objective`` for an objective ratio strictly between 0 and 1
+    (in decimal: ``error_budget(0.99999999999)`` is ``1e-11``)."""
     if not 0.0 < objective < 1.0:
         raise ValueError(f"objective must be a ratio in (0, 1), got {objective!r}")
-    return 1.0 - objective
+    return float(1 - _exact(objective))
 
 
 def budget_events(total: int, objective: float) -> float:

@@ -33,6 +33,7 @@ import msgspec
 
 from .._errors import ConfigError, Problem
 from .._output import rfc3339_ms
+from ._budget import budget_ratio
 
 __all__ = [
     "REPORT_WINDOWS_DAYS",
@@ -227,8 +228,8 @@ def _daily(db: sqlite3.Connection, day_end: int, days: int) -> dict[tuple[str, s
 def _figures(name: str, slo: ReportSLO, start: int, end: int, sums: list[int] | None,
              previous: WindowFigures | None = None) -> WindowFigures:
     good, total, covered = sums if sums is not None else (0, 0, 0)
-    budget_ratio = (100.0 - slo.objective) / 100.0
-    consumed = (total - good) / (budget_ratio * total) if total else 0.0
+    budget = budget_ratio(slo.objective)
+    consumed = (total - good) / (budget * total) if total else 0.0
     trend = None
     prev_consumed = None
     if previous is not None and previous.total:
@@ -359,7 +360,7 @@ def sparkline(daily: Sequence[tuple[int, int, int]], objective: float, last_day_
     the budget or more; ``·`` a day without traffic."""
     if not daily:
         return "—"
-    budget = (100.0 - objective) / 100.0
+    budget = budget_ratio(objective)
     last = last_day_ts_ns
     by_day = {d: (g, t) for d, g, t in daily}
     chars = []

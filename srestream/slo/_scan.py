@@ -12,7 +12,9 @@ the stage's record work inline (no call per record for log records):
   it restores a checkpoint): the bucket changes when ``ts_ns`` leaves the
   current bucket's bounds (two comparisons, no division), and a record
   costs one dict subscript for its cells;
-* every log SLI of the service, predicates inlined, counted into the cells.
+* every log SLI of the service, predicates inlined, counted into the cells
+  (good as a condition on the total record; for coverage and durability,
+  good or bad records of their own, see :func:`count_lines`).
 
 Services whose SLOs read the same (same predicates, same constants, in the
 same order) share one block of code: a "shape".  A set of SLOs written per
@@ -38,7 +40,7 @@ from ._predicates import predicate_env
 if TYPE_CHECKING:
     from ._windows import ServiceBuckets
 
-__all__ = ["MAX_INLINE_SHAPES", "Scan", "compile_scan", "empty_cache"]
+__all__ = ["MAX_INLINE_SHAPES", "Scan", "compile_scan", "count_lines", "empty_cache"]
 
 MAX_INLINE_SHAPES: Final = 16
 """Shapes with their own inline block; the rest call a per-service counter."""
@@ -56,6 +58,17 @@ def empty_cache() -> list[Any]:
     return [0, 0, {}]
 
 
+def count_lines(total: str, good: str, j: int, step: str, apart: bool) -> list[str]:
+    """The lines counting SLI ``j`` into the cells ``c``: good as a further
+    condition on the total records, or (``apart``: coverage and durability
+    over logs) good (or bad) records of their own, tested whatever total says."""
+    if apart:
+        return [f"if {total}:", f"    c[{2 * j + 1}] += {step}",
+                f"if {good}:", f"    c[{2 * j}] += {step}"]
+    return [f"if {total}:", f"    c[{2 * j + 1}] += {step}",
+            f"    if {good}:", f"        c[{2 * j}] += {step}"]
+
+
 def _shape(b: ServiceBuckets) -> tuple[list[str], dict[str, Any]]:
     """The log-SLI counting lines of one service (over record ``r`` and the
     cells ``c``) and the constants they use."""
@@ -65,12 +78,7 @@ def _shape(b: ServiceBuckets) -> tuple[list[str], dict[str, Any]]:
         if k.spec.sli.on_metrics:
             continue
         total, good = k.sources(env, j)
-        body += [
-            f"if {total}:",
-            f"    c[{2 * j + 1}] += 1",
-            f"    if {good}:",
-            f"        c[{2 * j}] += 1",
-        ]
+        body += count_lines(total, good, j, "1", k.apart)
     return body, env
 
 

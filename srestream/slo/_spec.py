@@ -44,11 +44,13 @@ from ._alerting import (
     burn_rate_factor,
     default_alert_windows,
 )
+from ._budget import budget_ratio, objective_ratio
 
 __all__ = [
     "DEFAULT_BUDGET_POLICY",
     "POLICY_ACTIONS",
     "SLI_KINDS",
+    "TWO_POPULATION_KINDS",
     "AlertWindowSpec",
     "AlertingSpec",
     "Period",
@@ -71,14 +73,30 @@ SLI_KINDS: Final = (
     "latency",
     "throughput",
     "freshness",
+    "coverage",
+    "durability",
 )
 """availability/ratio/correctness: good and total predicates over records;
 latency: total predicate, good when ``latency_ns <= threshold``;
 throughput: time-sliced, a minute is good with at least
 ``min_events_per_minute`` matching records; freshness: metric samples named
-``metric`` whose value (age in seconds) is at most ``threshold``."""
+``metric`` whose value (age in seconds) is at most ``threshold``;
+coverage: the share of the work due that was done (jobs started vs
+completed, records received vs written), ``total`` the work due and
+``good`` the work done (or ``bad`` the work dropped), each counted from
+records of its own; durability: the share of stored data still intact,
+``total`` the objects checked or written and ``good`` those found intact
+(or ``bad`` the loss and corruption events), counted the same way."""
 
-_NEEDS_GOOD: Final = ("availability", "ratio", "correctness")
+_NEEDS_GOOD: Final = ("availability", "ratio", "correctness", "coverage", "durability")
+"""Kinds whose good events come from a ``good`` (or ``bad``) predicate."""
+TWO_POPULATION_KINDS: Final = ("coverage", "durability")
+"""Kinds whose good (or bad) events are records of their own, not a
+condition on the total records: a ``job_completed`` log is not the
+``job_started`` log.  A closed bucket keeps its good at most its total
+(completions of jobs started in an earlier bucket are not credited), and
+a bucket with more bad events than total counts them all, its total
+raised to match (a loss is never dropped)."""
 POLICY_ACTIONS: Final = ("notify", "ticket", "freeze")
 CALENDAR_UNITS: Final = ("month", "quarter")
 MIN_ROLLING_NS: Final = HOUR_NS
@@ -139,6 +157,13 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         """Whether total and good/bad select their own series, whatever
         the samples' ``service`` label (``series: selected``)."""
         return self.source == "metrics" and self.series == "selected"
+
+    @property
+    def counts_apart(self) -> bool:
+        """Whether good (or bad) events are counted apart from the total
+        ones, each from records or series of their own: ``series:
+        selected``, and the coverage and durability kinds over logs."""
+        return self.selects_series or (self.kind in TWO_POPULATION_KINDS and not self.on_metrics)
 
     @property
     def counts_increments(self) -> bool:
@@ -223,12 +248,13 @@ class SLOSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
     @property
     def objective_ratio(self) -> float:
-        return self.objective / 100.0
+        return objective_ratio(self.objective)
 
     @property
     def budget_ratio(self) -> float:
-        """1 - objective, as a ratio (0.001 for 99.9)."""
-        return (100.0 - self.objective) / 100.0
+        """1 - objective, as a ratio (0.001 for 99.9), computed in decimal
+        from the objective as written (see :func:`budget_ratio`)."""
+        return budget_ratio(self.objective)
 
     @property
     def key(self) -> tuple[str, str]:

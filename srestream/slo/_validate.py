@@ -28,6 +28,7 @@ from ._spec import (
     MIN_ROLLING_NS,
     POLICY_ACTIONS,
     SLI_KINDS,
+    TWO_POPULATION_KINDS,
     AlertingSpec,
     AlertWindowSpec,
     Period,
@@ -240,7 +241,12 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
     if sli.total is None and sli.kind != "freshness":
         out.append(Problem(f"{path}.total", "missing total predicate (use {} for every record)", file))
     if sli.good is None and sli.bad is None and sli.kind in _NEEDS_GOOD:
-        out.append(Problem(f"{path}.good", f"missing good predicate for this {sli.kind} SLI", file))
+        if sli.kind in TWO_POPULATION_KINDS:
+            out.append(Problem(f"{path}.good", _TWO_POPULATIONS_MISSING[sli.kind], file))
+        else:
+            out.append(Problem(f"{path}.good", f"missing good predicate for this {sli.kind} SLI", file))
+    if sli.kind in TWO_POPULATION_KINDS:
+        out.extend(_check_options_apply(sli, path, file))
     out.extend(_check_metric_series(sli, path, file))
     for name in ("total", "good", "bad"):
         pred = getattr(sli, name)
@@ -265,19 +271,48 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
     return out
 
 
+_TWO_POPULATIONS_MISSING = {
+    "coverage": "a coverage SLI needs good (the records of work done: job_completed, "
+                "records written) or bad (work dropped), counted apart from total (the work due)",
+    "durability": "a durability SLI needs good (objects verified intact) or bad (objects "
+                  "lost or corrupt), counted apart from total (objects checked or written)",
+}
+
+_KIND_OPTIONS = (
+    ("threshold", "latency and freshness"),
+    ("metric", "freshness"),
+    ("min_events_per_minute", "throughput"),
+)
+"""Options of one SLI kind only: (option, the kinds it belongs to)."""
+
+
+def _check_options_apply(sli: SLISpec, path: str, file: str) -> list[Problem]:
+    """Options given to a coverage or durability SLI that belong to another kind."""
+    out = []
+    for name, kinds in _KIND_OPTIONS:
+        value = getattr(sli, name)
+        if value is not None and value != "":
+            out.append(Problem(f"{path}.{name}", f"{name} is an option of {kinds} SLIs, not of "
+                                                 f"{sli.kind} ones", file))
+    return out
+
+
 def _check_metric_series(sli: SLISpec, path: str, file: str) -> list[Problem]:
-    """``bad`` and ``series``: options of counter (``source: metrics``) SLIs."""
+    """``bad`` and ``series``: options of counter (``source: metrics``) SLIs,
+    and of coverage and durability SLIs over logs (``bad``)."""
     out: list[Problem] = []
     counters = sli.source == "metrics" and sli.kind in _NEEDS_GOOD
     if sli.bad is not None:
-        if not counters:
-            out.append(Problem(f"{path}.bad", "bad applies to availability, ratio and correctness SLIs with source: metrics", file))
+        if not counters and sli.kind not in TWO_POPULATION_KINDS:
+            out.append(Problem(f"{path}.bad", "bad applies to coverage and durability SLIs, and to "
+                                              "availability, ratio and correctness SLIs with "
+                                              "source: metrics", file))
         elif sli.good is not None:
             out.append(Problem(f"{path}.bad", "give good or bad, not both", file))
     if sli.series not in ("service", "selected"):
         out.append(Problem(f"{path}.series", f"unknown series {sli.series!r} (use service or selected)", file))
     elif sli.series == "selected" and not counters:
-        out.append(Problem(f"{path}.series", "selected series apply to availability, ratio and correctness SLIs with source: metrics", file))
+        out.append(Problem(f"{path}.series", "selected series apply to availability, ratio, correctness, coverage and durability SLIs with source: metrics", file))
     return out
 
 
@@ -347,8 +382,10 @@ def _check_slos(
         if not slo.service.strip():
             problems.append(Problem(f"{path}.service", "must not be empty", file))
         if not 0.0 < slo.objective < 100.0:
+            hint = (" (a number with more than 16 nines reads as 100: a float holds no more)"
+                    if slo.objective == 100.0 else "")
             problems.append(
-                Problem(f"{path}.objective", f"objective {slo.objective} is outside (0, 100) percent", file)
+                Problem(f"{path}.objective", f"objective {slo.objective} is outside (0, 100) percent{hint}", file)
             )
         period: Period | None = None
         try:

@@ -27,6 +27,13 @@ lowers the reported coverage.  A stretch of buckets in which no SLO service
 sent anything is emitted as one rollup per key whose ``resolution_ns``
 spans the whole gap.
 
+Coverage and durability SLIs count their good (or bad) records apart from
+their total ones (a ``job_completed`` log is not the ``job_started`` log):
+each bucket counts both populations, and when it closes its good is kept
+at most its total (a job started in one minute and completed in the next
+is a miss in the first, and its completion is not credited to the second)
+while bad events beyond the total raise it (every loss counts).
+
 Memory: the open buckets only (those between the watermark and ``max_ts``)
 - a few per key, whatever the input size.
 """
@@ -43,9 +50,9 @@ from ._alerting import MINUTE_NS
 from ._budget import timeslice_is_good
 from ._predicates import predicate_env, predicate_source
 from ._records import SliRollup
-from ._scan import compile_scan, empty_cache
+from ._scan import compile_scan, count_lines, empty_cache
 from ._series_counter import compile_selected_counter, selected_metric_names
-from ._spec import SLOSet, SLOSpec
+from ._spec import TWO_POPULATION_KINDS, SLOSet, SLOSpec
 
 __all__ = ["ServiceBuckets", "SliCounter", "SliWindows", "sli_windows"]
 
@@ -57,8 +64,8 @@ class SliCounter:
     """The counting rule of one (SLO, service): which records count as
     valid and good, and how a closed bucket turns into counts."""
 
-    __slots__ = ("bad_cell", "min_events", "selects", "service", "slice_target", "slo", "spec",
-                 "state_key", "time_sliced")
+    __slots__ = ("apart", "bad_cell", "keeps_bad", "min_events", "selects", "service",
+                 "slice_target", "slo", "spec", "state_key", "time_sliced")
 
     def __init__(self, spec: SLOSpec) -> None:
         self.spec = spec
@@ -71,8 +78,13 @@ class SliCounter:
         self.min_events = sli.min_events_per_minute or 0
         self.selects = sli.selects_series
         """Total and good/bad select their own series (``series: selected``)."""
-        self.bad_cell = self.selects and sli.bad is not None
-        """The good cell counts bad events (their own series) until the bucket closes."""
+        self.apart = sli.counts_apart
+        """Good (or bad) events are records or series of their own, counted
+        whatever total says (``series: selected``; coverage, durability)."""
+        self.bad_cell = self.apart and sli.bad is not None
+        """The good cell counts bad events (their own records) until the bucket closes."""
+        self.keeps_bad = sli.kind in TWO_POPULATION_KINDS
+        """More bad events than total in a bucket raise its total (a loss is never dropped)."""
 
     def sources(self, env: dict[str, Any], j: int) -> tuple[str, str]:
         """Python expressions (over record ``r``) for "counts as valid" and
@@ -93,14 +105,19 @@ class SliCounter:
             return total, "True"
         if sli.bad is not None:
             bad = predicate_source(sli.bad, env, f"b{j}")
-            return total, (bad if self.selects else f"not ({bad})")
+            return total, (bad if self.apart else f"not ({bad})")
         return total, predicate_source(sli.good, env, f"g{j}")
 
     def closed(self, good: int, total: int, had_data: bool) -> tuple[int, int]:
         """Event counts of a closed bucket, as slices for time-sliced SLIs."""
-        if self.selects:
-            # Good (or bad) came from series of their own: keep good in [0, total].
-            good = max(total - good, 0) if self.bad_cell else min(good, total)
+        if self.apart:
+            # Good (or bad) came from records of their own: keep good in [0, total].
+            if not self.bad_cell:
+                good = min(good, total)
+            elif good > total and self.keeps_bad:
+                good, total = 0, good  # every loss counts
+            else:
+                good = max(total - good, 0)
         if not self.time_sliced:
             return good, total
         if not had_data:
@@ -185,12 +202,7 @@ class ServiceBuckets:
                 continue
             total, good = k.sources(env, j)
             step = "d" if k.spec.sli.counts_increments else "1"
-            body += [
-                f"    if {total}:",
-                f"        c[{2 * j + 1}] += {step}",
-                f"        if {good}:",
-                f"            c[{2 * j}] += {step}",
-            ]
+            body += ["    " + ln for ln in count_lines(total, good, j, step, k.apart)]
         # Read each record field once into a local (attribute loads are the
         # cost here), then the predicates use the locals.
         fields = sorted(set(_FIELD_REF.findall("\n".join(body))))

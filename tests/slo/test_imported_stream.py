@@ -391,11 +391,13 @@ def test_bad_and_selected_series_are_validated() -> None:
                                                   "series": "selected"}},
         ]})
     assert {(p.path, p.message) for p in info.value.problems} == {
-        ("$.slos[0].sli.bad", "bad applies to availability, ratio and correctness SLIs with source: metrics"),
+        ("$.slos[0].sli.bad", ("bad applies to coverage and durability SLIs, and to availability, "
+                               "ratio and correctness SLIs with source: metrics")),
         ("$.slos[1].sli.bad", "give good or bad, not both"),
         ("$.slos[1].sli.series", "unknown series 'everything' (use service or selected)"),
         ("$.slos[2].sli.series",
-         "selected series apply to availability, ratio and correctness SLIs with source: metrics"),
+         ("selected series apply to availability, ratio, correctness, coverage and durability SLIs "
+          "with source: metrics")),
     }
 
 
