@@ -1,6 +1,7 @@
 """srestream.slo: SLO specs (and OpenSLO/Sloth importers), event-time SLI
 windows, error budgets, multi-window multi-burn-rate alerts, forecasts,
-budget policies, the budget ledger, compliance reports and Prometheus rules."""
+budget policies, the budget ledger, compliance reports, Prometheus rules and
+Grafana dashboards."""
 
 from ._alerting import (
     AlertWindow,
@@ -10,6 +11,7 @@ from ._alerting import (
     detection_time_ns,
 )
 from ._burn import BurnRateDetector, SloState, burn_rate_alerts
+from ._dashboards import build_dashboards, render_dashboard, write_dashboards
 from ._forecast import Forecast, forecast_exhaustion
 from ._importers import ImportedSLO, import_documents, import_openslo, import_sloth, load_slo_file
 from ._ledger import BudgetLedger, BudgetLedgerSink
@@ -74,6 +76,7 @@ __all__ = [
     "StreamingRefusal",
     "alert_windows",
     "budget_policy_actions",
+    "build_dashboards",
     "build_report",
     "build_rule_groups",
     "burn_rate_alerts",
@@ -91,6 +94,7 @@ __all__ = [
     "load_slos",
     "parse_period",
     "parse_slos",
+    "render_dashboard",
     "render_json",
     "render_markdown",
     "render_rules",
@@ -100,4 +104,5 @@ __all__ = [
     "streaming_slo_set",
     "triggered_rules",
     "validate_slos",
+    "write_dashboards",
 ]

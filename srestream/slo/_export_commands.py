@@ -3,7 +3,9 @@
 * ``srestream rules SLOFILE [-o FILE]``: Prometheus recording and alerting
   rules for the SLOs of a Sloth or OpenSLO file (PromQL SLIs);
 * ``srestream report --store FILE --slos FILE``: the compliance report
-  (Markdown or JSON) computed from the budget ledger.
+  (Markdown or JSON) computed from the budget ledger;
+* ``srestream dashboards SLOFILE --out DIR``: one Grafana dashboard JSON
+  per service, over srestream's status metrics or the exported rules.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ __all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``rules`` and ``report``; each sets ``func=`` returning an exit code."""
+    """Add ``rules``, ``report`` and ``dashboards``; each sets ``func=``
+    returning an exit code."""
     r = subparsers.add_parser(
         "rules",
         help="export Prometheus recording and multi-window burn-rate alerting rules for SLOs",
@@ -54,6 +57,35 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                      "end of the newest rollup in the ledger")
     rep.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     rep.set_defaults(func=_cmd_report)
+
+    d = subparsers.add_parser(
+        "dashboards",
+        help="write one Grafana dashboard JSON per service for the SLOs",
+        description="Write <service>.json into DIR for each service of SLOFILE: per SLO its "
+        "objective, error budget remaining (thresholds at the budget policy), data coverage, "
+        "events, forecast exhaustion, burn rate with the alert windows' factors, and firing "
+        "alerts.  --source status queries srestream's own status metrics (the slo_status sink, "
+        "--metrics-addr); --source rules queries the series `srestream rules` records for a "
+        "Sloth or OpenSLO file (give it the same --period/--windows/--window-scaling).",
+    )
+    d.add_argument("slo_file", metavar="SLOFILE")
+    d.add_argument("--out", required=True, metavar="DIR", help="directory to write into (created)")
+    d.add_argument("--datasource", default="", metavar="UID",
+                   help="preselected Prometheus data source uid (default: Grafana's default)")
+    d.add_argument("--source", choices=("status", "rules"), default="status",
+                   help="which series the panels query: srestream's status metrics (default) "
+                   "or the recording rules of `srestream rules`")
+    d.add_argument("--period", default="30d",
+                   help="--source rules: SLO period for specs that do not state one (Sloth)")
+    d.add_argument("--windows", metavar="FILE",
+                   help="--source rules: the Sloth AlertWindows file given to `srestream rules`")
+    d.add_argument("--window-scaling", choices=("period", "none"), default="period",
+                   help="--source rules: as given to `srestream rules`")
+    d.set_defaults(func=_cmd_dashboards)
+
+    from ._backtest_commands import add_backtest_command
+
+    add_backtest_command(subparsers)
 
 
 def _write(text: str, output: str | None) -> None:
@@ -97,3 +129,22 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ._report import run_report_command
 
     return run_report_command(args)
+
+
+def _cmd_dashboards(args: argparse.Namespace) -> int:
+    from ._dashboards import build_dashboards, write_dashboards
+    from ._rules import load_alert_windows
+
+    try:
+        period_ns = parse_duration(args.period)
+    except ValueError as exc:
+        raise ConfigError([Problem("--period", str(exc))]) from exc
+    windows = None
+    if args.windows:
+        period_ns, windows = load_alert_windows(args.windows)
+    dashboards = build_dashboards(args.slo_file, source=args.source, datasource=args.datasource,
+                                  period_ns=period_ns, windows=windows,
+                                  window_scaling=args.window_scaling)
+    for path in write_dashboards(dashboards, args.out):
+        print(path)
+    return 0
