@@ -327,8 +327,10 @@ def _native(p: _Problems, d: Mapping[str, Any], path: str) -> None:
         return
     for i, slo in enumerate(slo_set.slos):
         article = "an" if slo.sli.kind[:1] in "aeiou" else "a"
+        why = ("is srestream predicates over metric samples, not a PromQL query" if slo.sli.on_metrics
+               else "counts records inside srestream, Prometheus has no series for it")
         p.add(f"{path}.slos[{i}].sli", f"SLO {slo.name!r} of {slo.service!r}: {article} "
-              f"{slo.sli.kind} SLI counts records inside srestream, Prometheus has no series for it; export "
+              f"{slo.sli.kind} SLI {why}; export "
               "rules from a Sloth (prometheus/v1) or OpenSLO spec whose SLI is PromQL")
 
 

@@ -131,8 +131,10 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     previous sample of the same series (a reset counts from zero), e.g.
     ``total: {name: http_requests_total}``, ``good: {labels.code: {lt: "500"}}``."""
     bad: dict[str, Any] | None = None
-    """``source: metrics`` only, instead of ``good``: the bad events (an
-    error counter, as a Sloth ``errorQuery``); good = total - bad."""
+    """Instead of ``good``, the bad events; good = total - bad.  For ratio
+    kinds with ``source: metrics`` (an error counter, as a Sloth
+    ``errorQuery``), and for coverage (work dropped) and durability (objects
+    lost or corrupt), where they are records of their own."""
     series: str = "service"
     """``source: metrics``: which samples the SLI reads.  ``service``: those
     whose ``service`` label is the SLO's service, ``good``/``bad`` being a

@@ -399,7 +399,7 @@ def test_rules_refuses_coverage_and_durability_slos_with_the_reason(
     assert cli_main(["rules", str(path)]) == 2
     err = capsys.readouterr().err
     assert "$.slos[0].sli" in err and "a coverage SLI counts records inside srestream" in err
-    assert "$.slos[1].sli" in err and "a durability SLI counts records inside srestream" in err
+    assert "$.slos[1].sli" in err and "a durability SLI is srestream predicates over metric samples" in err
 
 
 def test_report_figures_for_coverage_and_durability(tmp_path: pathlib.Path) -> None:
