@@ -230,8 +230,9 @@ def test_every_query_is_valid_promql_for_promtool(tmp_path: pathlib.Path) -> Non
         for dash in dashboards(spec, out, *args).values():
             exprs.extend(t["expr"] for t in targets(dash))
     assert len(exprs) > 50
-    rules = {"groups": [{"name": "dashboard-queries", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    recorded: list[dict[str, str]] = [
+        {"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]
+    rules = {"groups": [{"name": "dashboard-queries", "rules": recorded}]}
     f = tmp_path / "queries.yaml"
     f.write_text(yaml.safe_dump(rules))
     check = subprocess.run([PROMTOOL or "promtool", "check", "rules", str(f)], check=False,
@@ -239,7 +240,7 @@ def test_every_query_is_valid_promql_for_promtool(tmp_path: pathlib.Path) -> Non
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"{len(exprs)} rules found" in check.stdout
     # The check itself rejects a bad query (so the pass above means something).
-    rules["groups"][0]["rules"].append({"record": "dashboard:bad", "expr": exprs[0] + " / on("})
+    recorded.append({"record": "dashboard:bad", "expr": exprs[0] + " / on("})
     f.write_text(yaml.safe_dump(rules))
     bad = subprocess.run([PROMTOOL or "promtool", "check", "rules", str(f)], check=False,
                          capture_output=True, text=True, timeout=60)
