@@ -10,9 +10,23 @@ from ._alerting import (
     default_alert_windows,
     detection_time_ns,
 )
+from ._backtest import (
+    BacktestHistory,
+    BacktestPage,
+    BacktestReport,
+    BacktestScore,
+    BacktestVariant,
+    BacktestVariantResult,
+    backtest,
+    objective_variant,
+    replay_history,
+    score_variant,
+)
+from ._backtest_render import render_backtest_json, render_backtest_markdown
 from ._burn import BurnRateDetector, SloState, burn_rate_alerts
 from ._dashboards import build_dashboards, render_dashboard, write_dashboards
 from ._forecast import Forecast, forecast_exhaustion
+from ._ground_truth import GroundTruth, TruthIncident, load_ground_truth, parse_ground_truth
 from ._importers import ImportedSLO, import_documents, import_openslo, import_sloth, load_slo_file
 from ._ledger import BudgetLedger, BudgetLedgerSink
 from ._policy import (
@@ -52,6 +66,12 @@ __all__ = [
     "AlertWindow",
     "AlertWindowSpec",
     "AlertingSpec",
+    "BacktestHistory",
+    "BacktestPage",
+    "BacktestReport",
+    "BacktestScore",
+    "BacktestVariant",
+    "BacktestVariantResult",
     "Budget",
     "BudgetGate",
     "BudgetLedger",
@@ -60,6 +80,7 @@ __all__ = [
     "ComplianceReport",
     "Forecast",
     "GateDecision",
+    "GroundTruth",
     "ImportedSLO",
     "Period",
     "PolicyAction",
@@ -74,7 +95,9 @@ __all__ = [
     "SloState",
     "SloStatusWriter",
     "StreamingRefusal",
+    "TruthIncident",
     "alert_windows",
+    "backtest",
     "budget_policy_actions",
     "build_dashboards",
     "build_report",
@@ -89,15 +112,22 @@ __all__ = [
     "import_openslo",
     "import_sloth",
     "load_budgets",
+    "load_ground_truth",
     "load_report_slos",
     "load_slo_file",
     "load_slos",
+    "objective_variant",
+    "parse_ground_truth",
     "parse_period",
     "parse_slos",
+    "render_backtest_json",
+    "render_backtest_markdown",
     "render_dashboard",
     "render_json",
     "render_markdown",
     "render_rules",
+    "replay_history",
+    "score_variant",
     "sli_windows",
     "slo_status_metrics",
     "streaming_slo",

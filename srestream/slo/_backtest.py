@@ -55,19 +55,19 @@ from ..io._files import FileReplay
 from ..parse._json import parse_json
 from ._alerting import MINUTE_NS, TIERS
 from ._burn import BurnRateDetector
-from ._ground_truth import GroundTruth, Incident, check_incident_services
+from ._ground_truth import GroundTruth, TruthIncident, check_incident_services
 from ._records import Alert, AlertState
 from ._spec import SLOSet, SLOSpec, alert_windows
 from ._validate import validate_slos
 from ._windows import SliWindows
 
 __all__ = [
+    "BacktestHistory",
+    "BacktestPage",
     "BacktestReport",
-    "History",
-    "Page",
-    "Score",
-    "Variant",
-    "VariantResult",
+    "BacktestScore",
+    "BacktestVariant",
+    "BacktestVariantResult",
     "backtest",
     "objective_variant",
     "replay_history",
@@ -78,7 +78,7 @@ WEEK_NS = 7 * 24 * 60 * MINUTE_NS
 DEFAULT_GRACE_NS = 30 * MINUTE_NS
 
 
-class Variant(msgspec.Struct, frozen=True, kw_only=True):
+class BacktestVariant(msgspec.Struct, frozen=True, kw_only=True):
     """One SLO set to evaluate, under a name for the report."""
 
     name: str
@@ -86,7 +86,7 @@ class Variant(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
-class History(msgspec.Struct, frozen=True, kw_only=True):
+class BacktestHistory(msgspec.Struct, frozen=True, kw_only=True):
     """What the replay read: files, records, dead letters, records the
     windows found late, the event-time span and the services seen."""
 
@@ -105,7 +105,7 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
         return self.last_ts_ns - self.first_ts_ns
 
 
-class Page(msgspec.Struct, frozen=True, kw_only=True):
+class BacktestPage(msgspec.Struct, frozen=True, kw_only=True):
     """One alert entering ``firing``, and the incidents it matched."""
 
     ts_ns: int
@@ -118,7 +118,7 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     incident_ids: tuple[str, ...] = ()
 
 
-class Score(msgspec.Struct, frozen=True, kw_only=True):
+class BacktestScore(msgspec.Struct, frozen=True, kw_only=True):
     """The scores of one (SLO, service, tier) of a variant, or of one tier
     over all its SLOs (``slo`` and ``service`` empty)."""
 
@@ -138,32 +138,32 @@ class Score(msgspec.Struct, frozen=True, kw_only=True):
     pages_per_week: float | None
 
 
-class VariantResult(msgspec.Struct, frozen=True, kw_only=True):
+class BacktestVariantResult(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     description: str
-    summary: tuple[Score, ...]
-    rows: tuple[Score, ...]
-    pages: tuple[Page, ...]
+    summary: tuple[BacktestScore, ...]
+    rows: tuple[BacktestScore, ...]
+    pages: tuple[BacktestPage, ...]
 
 
 class BacktestReport(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a backtest found (rendered by ``_backtest_render``)."""
 
-    history: History
+    history: BacktestHistory
     truth_file: str
     truth_form: str
-    incidents: tuple[Incident, ...]
+    incidents: tuple[TruthIncident, ...]
     """The incidents within the history's span, the ones scored."""
     outside_history: tuple[str, ...]
     grace_ns: int
     dependents: bool
-    variants: tuple[VariantResult, ...]
+    variants: tuple[BacktestVariantResult, ...]
 
 
 # ------------------------------------------------------------------ variants
 
 
-def objective_variant(base: Variant, objective: float, *, select: str = "") -> Variant:
+def objective_variant(base: BacktestVariant, objective: float, *, select: str = "") -> BacktestVariant:
     """``base`` with the objective of the selected SLOs replaced: every SLO
     (``select`` empty), those named ``select``, or ``SERVICE/NAME``.
     Raise ValueError when the objective is out of (0, 100) or nothing is
@@ -180,7 +180,7 @@ def objective_variant(base: Variant, objective: float, *, select: str = "") -> V
     slos = tuple(msgspec.structs.replace(s, objective=objective) if chosen(s) else s for s in base.slos.slos)
     validate_slos(slos, file=base.slos.file)
     label = f"{select}={objective:g}" if select else f"{objective:g}"
-    return Variant(
+    return BacktestVariant(
         name=f"objective {label}",
         slos=msgspec.structs.replace(base.slos, slos=slos),
         description=f"{base.name} with objective {objective:g}% for {select or 'every SLO'}",
@@ -199,12 +199,12 @@ def _counting_key(slos: SLOSet) -> str:
 
 async def replay_history(
     paths: Sequence[str],
-    variants: Sequence[Variant],
+    variants: Sequence[BacktestVariant],
     *,
     allowed_lateness_ns: int = 0,
     resolution_ns: int = MINUTE_NS,
     batch_size: int = 4096,
-) -> tuple[History, list[list[Alert]]]:
+) -> tuple[BacktestHistory, list[list[Alert]]]:
     """Replay JSON log files once through ``parse_json`` and every
     variant's windows and burn-rate logic; return what was read and, per
     variant, the alerts that entered ``firing`` in event-time order."""
@@ -255,7 +255,7 @@ async def replay_history(
     for win, detectors in groups.values():
         evaluate(detectors, win.flush())
         late = max(late, win.late_records)
-    history = History(
+    history = BacktestHistory(
         files=tuple(paths), records=records, dead_letters=dead, late_records=late,
         first_ts_ns=first, last_ts_ns=last, services=tuple(sorted(s for s in services if s)),
     )
@@ -265,7 +265,7 @@ async def replay_history(
 # ------------------------------------------------------------------ scoring
 
 
-def _concerns(inc: Incident, slo: str, service: str, dependents: bool) -> bool:
+def _concerns(inc: TruthIncident, slo: str, service: str, dependents: bool) -> bool:
     if inc.slo and inc.slo != slo:
         return False
     return service == inc.service or (dependents and service in inc.affected)
@@ -279,13 +279,13 @@ def _tiers(spec: SLOSpec) -> list[str]:
 
 
 def _score(
-    tier: str, slo: str, service: str, pages: list[Page], incidents: Sequence[Incident],
+    tier: str, slo: str, service: str, pages: list[BacktestPage], incidents: Sequence[TruthIncident],
     first_hit: dict[str, int], span_ns: int,
-) -> Score:
+) -> BacktestScore:
     tp = sum(1 for p in pages if p.incident_ids)
     delays = sorted(first_hit[i.incident_id] - i.start_ts_ns for i in incidents if i.incident_id in first_hit)
     missed = tuple(i.incident_id for i in incidents if i.incident_id not in first_hit)
-    return Score(
+    return BacktestScore(
         tier=tier, slo=slo, service=service, pages=len(pages), true_positives=tp,
         false_positives=len(pages) - tp, incidents=len(incidents), detected=len(delays), missed=missed,
         precision=tp / len(pages) if pages else None,
@@ -297,15 +297,15 @@ def _score(
 
 
 def score_variant(
-    variant: Variant,
+    variant: BacktestVariant,
     alerts: Sequence[Alert],
-    incidents: Sequence[Incident],
+    incidents: Sequence[TruthIncident],
     *,
     span_ns: int,
     grace_ns: int = DEFAULT_GRACE_NS,
     dependents: bool = True,
-) -> VariantResult:
-    """Score one variant's firing alerts against ``incidents`` (see the
+) -> BacktestVariantResult:
+    """BacktestScore one variant's firing alerts against ``incidents`` (see the
     module doc for the rules)."""
     pages = []
     for a in alerts:
@@ -314,14 +314,14 @@ def score_variant(
             if i.start_ts_ns <= a.ts_ns <= i.end_ts_ns + grace_ns
             and _concerns(i, a.slo, a.service, dependents)
         )
-        pages.append(Page(
+        pages.append(BacktestPage(
             ts_ns=a.ts_ns, slo=a.slo, service=a.service, tier=a.tier,
             window=f"{a.long_window}/{a.short_window}" if a.short_window else a.long_window,
             burn_rate=round(a.burn_rate, 6), dedup_key=a.dedup_key, incident_ids=ids,
         ))
     pages.sort(key=lambda p: (p.ts_ns, p.service, p.slo, p.tier, p.dedup_key))
 
-    def first_hits(ps: list[Page]) -> dict[str, int]:
+    def first_hits(ps: list[BacktestPage]) -> dict[str, int]:
         hit: dict[str, int] = {}
         for p in ps:  # in time order: the first page of each incident wins
             for iid in p.incident_ids:
@@ -342,7 +342,7 @@ def score_variant(
     for tier in order:
         mine = [p for p in pages if p.tier == tier]
         summary.append(_score(tier, "", "", mine, incidents, first_hits(mine), span_ns))
-    return VariantResult(
+    return BacktestVariantResult(
         name=variant.name, description=variant.description, summary=tuple(summary),
         rows=tuple(rows), pages=tuple(pages),
     )
@@ -350,7 +350,7 @@ def score_variant(
 
 async def backtest(
     paths: Sequence[str],
-    variants: Sequence[Variant],
+    variants: Sequence[BacktestVariant],
     truth: GroundTruth,
     *,
     grace_ns: int = DEFAULT_GRACE_NS,

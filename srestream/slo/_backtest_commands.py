@@ -70,7 +70,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     import anyio
 
     from ..io._files import expand_paths
-    from ._backtest import BacktestReport, Variant, backtest, objective_variant
+    from ._backtest import BacktestReport, BacktestVariant, backtest, objective_variant
     from ._backtest_render import render_backtest_json, render_backtest_markdown
     from ._ground_truth import GroundTruth, load_ground_truth
     from ._spec import load_slos
@@ -79,13 +79,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     grace = _duration(args.grace, "--grace", problems)
     lateness = _duration(args.allowed_lateness, "--allowed-lateness", problems)
     try:
-        paths = expand_paths(args.history, os.getcwd(), where="HISTORY")
+        paths = expand_paths(args.history, ".", where="HISTORY")
     except ConfigError as exc:
         problems.extend(exc.problems)
         paths = []
-    variants: list[Variant] = []
+    variants: list[BacktestVariant] = []
     try:
-        variants.append(Variant(name="baseline", slos=load_slos(args.slos), description=f"{args.slos} as written"))
+        variants.append(BacktestVariant(name="baseline", slos=load_slos(args.slos), description=f"{args.slos} as written"))
     except ConfigError as exc:
         problems.extend(exc.problems)
     for i, text in enumerate(args.objective):
@@ -111,7 +111,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         name = f"slos {os.path.basename(path)}"
         if any(v.name == name for v in variants):
             name = f"slos {path} (--compare[{i}])"
-        variants.append(Variant(name=name, slos=slos, description=f"{path} as written"))
+        variants.append(BacktestVariant(name=name, slos=slos, description=f"{path} as written"))
     truth: GroundTruth | None = None
     try:
         truth = load_ground_truth(args.truth)

@@ -14,7 +14,7 @@ import msgspec
 
 from .._duration import format_duration
 from .._output import rfc3339_ms
-from ._backtest import BacktestReport, Score
+from ._backtest import BacktestReport, BacktestScore
 
 __all__ = ["render_backtest_json", "render_backtest_markdown"]
 
@@ -32,7 +32,7 @@ def _ratio(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def _cells(s: Score) -> list[str]:
+def _cells(s: BacktestScore) -> list[str]:
     return [
         str(s.pages), str(s.true_positives), str(s.false_positives), _ratio(s.precision),
         str(s.incidents), str(s.detected), _ratio(s.recall), _delay(s.delay_median_ns),

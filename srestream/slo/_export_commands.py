@@ -5,7 +5,10 @@
 * ``srestream report --store FILE --slos FILE``: the compliance report
   (Markdown or JSON) computed from the budget ledger;
 * ``srestream dashboards SLOFILE --out DIR``: one Grafana dashboard JSON
-  per service, over srestream's status metrics or the exported rules.
+  per service, over srestream's status metrics or the exported rules;
+* ``srestream backtest HISTORY... --slos FILE --truth FILE``: alert rules
+  replayed over recorded logs and scored against known incidents (in
+  ``_backtest_commands``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ __all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``rules``, ``report`` and ``dashboards``; each sets ``func=``
-    returning an exit code."""
+    """Add ``rules``, ``report``, ``dashboards`` and ``backtest``; each sets
+    ``func=`` returning an exit code."""
     r = subparsers.add_parser(
         "rules",
         help="export Prometheus recording and multi-window burn-rate alerting rules for SLOs",

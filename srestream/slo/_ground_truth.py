@@ -39,12 +39,12 @@ import msgspec
 
 from .._errors import ConfigError, Problem
 
-__all__ = ["GroundTruth", "Incident", "check_incident_services", "load_ground_truth", "parse_ground_truth"]
+__all__ = ["GroundTruth", "TruthIncident", "check_incident_services", "load_ground_truth", "parse_ground_truth"]
 
 _FIELDS = ("id", "service", "start", "end", "slo", "affected", "summary")
 
 
-class Incident(msgspec.Struct, frozen=True, kw_only=True):
+class TruthIncident(msgspec.Struct, frozen=True, kw_only=True):
     """One incident of the ground truth: ``service`` was at fault over
     ``[start_ts_ns, end_ts_ns]``.  ``affected`` lists dependents whose
     alerts also count as detecting it; ``slo`` (when set) restricts the
@@ -67,7 +67,7 @@ class GroundTruth(msgspec.Struct, frozen=True, kw_only=True):
 
     file: str
     form: str
-    incidents: tuple[Incident, ...]
+    incidents: tuple[TruthIncident, ...]
     service_field: str = "service"
     """The field holding an incident's service (``root_cause`` in sim truth)."""
 
@@ -129,7 +129,7 @@ def parse_ground_truth(doc: Any, *, file: str = "") -> GroundTruth:
     return GroundTruth(file=file, form="incidents", incidents=tuple(out))
 
 
-def _incident(raw: Any, i: int, file: str, problems: list[Problem]) -> Incident | None:
+def _incident(raw: Any, i: int, file: str, problems: list[Problem]) -> TruthIncident | None:
     path = f"$.incidents[{i}]"
     if not isinstance(raw, dict):
         problems.append(Problem(path, f"expected a mapping, got {type(raw).__name__}", file))
@@ -166,7 +166,7 @@ def _incident(raw: Any, i: int, file: str, problems: list[Problem]) -> Incident 
         affected = []
     if len(problems) > before:
         return None
-    return Incident(
+    return TruthIncident(
         incident_id=texts.get("id", f"#{i + 1}"),
         service=texts["service"],
         start_ts_ns=times["start"],
@@ -224,7 +224,7 @@ def _from_sim_truth(doc: dict[str, Any], file: str) -> GroundTruth:
             continue
         svc = f["root_cause"]
         affected = f.get("affected_services") or []
-        out.append(Incident(
+        out.append(TruthIncident(
             incident_id=str(f.get("incident_id") or f["fault_id"]),
             service=str(svc),
             start_ts_ns=start,
