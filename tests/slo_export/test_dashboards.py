@@ -168,6 +168,20 @@ def test_demo_one_dashboard_per_service_with_a_panel_per_slo_metric(tmp_path: pa
     assert len(uids) == len(out)
 
 
+def test_status_source_on_a_streamed_sloth_import(tmp_path: pathlib.Path) -> None:
+    spec = SLOTH / "getting-started.in.yml"
+    out = dashboards(spec, tmp_path / "dash")
+    slos = load_slos(spec).slos
+    assert set(out) == {f"{s.service}.json" for s in slos}
+    written = status_metric_names()
+    for name, dash in out.items():
+        assert_valid_structure(dash)
+        rows = slo_rows(dash)
+        assert list(rows) == [s.name for s in slos if f"{s.service}.json" == name]
+        assert all({p["title"] for p in panels} == SLO_PANELS for panels in rows.values())
+        assert all(metric_names(t["expr"]) <= written for t in targets(dash))
+
+
 def test_thresholds_come_from_the_budget_policy_and_the_alert_windows(tmp_path: pathlib.Path) -> None:
     spec = {
         "budget_policy": [{"remaining_at_most": 80, "action": "notify"},
@@ -224,7 +238,7 @@ def test_datasource_option_preselects_the_variable(tmp_path: pathlib.Path) -> No
 @pytest.mark.usefixtures("_promtool_is_installed")
 def test_every_query_is_valid_promql_for_promtool(tmp_path: pathlib.Path) -> None:
     exprs: list[str] = []
-    for spec, args in [(DEMO, ["--source", "status"]),
+    for spec, args in [(DEMO, ["--source", "status"]), (SLOTH / "getting-started.in.yml", []),
                        *((s, ["--source", "rules", *a]) for s, a in RULES_CASES)]:
         out = tmp_path / f"d{len(exprs)}"
         for dash in dashboards(spec, out, *args).values():
