@@ -100,7 +100,7 @@ def _with_times(obj: Any) -> Any:
             if (k == "ts_ns" or k.endswith("_ts_ns")) and isinstance(v, int):
                 out[k[:-3]] = rfc3339_ms(v)
         return out
-    if isinstance(obj, list):
+    if isinstance(obj, (list, tuple)):
         return [_with_times(x) for x in obj]
     return obj
 

@@ -75,6 +75,7 @@ def test_default_slos_page_for_the_outage_with_the_workbook_delay(tmp_path: path
     [inc] = report["incidents"]
     assert (inc["incident_id"], inc["service"]) == (fault["incident_id"], fault["root_cause"])
     assert (inc["start_ts_ns"], inc["end_ts_ns"]) == (fault["effect_start_ns"], fault["end_ns"])
+    assert (inc["start_ts"], inc["end_ts"]) == (fault["effect_start"], fault["end"])  # RFC 3339 siblings
     [base] = report["variants"]
     page = summary(base, "page")
     assert page["recall"] == 1.0 and page["missed"] == [] and page["detected"] == 1
