@@ -328,12 +328,15 @@ def score_variant(
                 hit.setdefault(iid, p.ts_ns)
         return hit
 
+    by_row: dict[tuple[str, str, str], list[BacktestPage]] = {}
+    for p in pages:
+        by_row.setdefault((p.slo, p.service, p.tier), []).append(p)
     rows = []
     tiers_seen: list[str] = []
     for spec in variant.slos.slos:
         for tier in _tiers(spec):
             tiers_seen.append(tier)
-            mine = [p for p in pages if p.slo == spec.name and p.service == spec.service and p.tier == tier]
+            mine = by_row.get((spec.name, spec.service, tier), [])
             seen = [i for i in incidents if _concerns(i, spec.name, spec.service, dependents)]
             rows.append(_score(tier, spec.name, spec.service, mine, seen, first_hits(mine), span_ns))
     order: list[str] = [t for t in (*TIERS, "forecast") if t in tiers_seen]

@@ -37,25 +37,31 @@ def run_cli(tmp_path: pathlib.Path, *args: str, name: str = "report.json") -> tu
 
 
 def row(variant: dict[str, Any], service: str, slo: str, tier: str) -> dict[str, Any]:
-    [r] = [r for r in variant["rows"] if (r["service"], r["slo"], r["tier"]) == (service, slo, tier)]
-    return r
+    found: list[dict[str, Any]] = [
+        r for r in variant["rows"] if (r["service"], r["slo"], r["tier"]) == (service, slo, tier)
+    ]
+    assert len(found) == 1, (service, slo, tier)
+    return found[0]
 
 
 def summary(variant: dict[str, Any], tier: str) -> dict[str, Any]:
-    [s] = [s for s in variant["summary"] if s["tier"] == tier]
-    return s
+    found: list[dict[str, Any]] = [s for s in variant["summary"] if s["tier"] == tier]
+    assert len(found) == 1, tier
+    return found[0]
 
 
-def expected_page_ts(truth: dict[str, Any], sim_slo: str, objective: float) -> int:
+def expected_page_ts(truth: dict[str, Any], sim_slo: str, objective: float, period_ns: int) -> int:
     """When the Workbook page condition first holds for one SLO, computed here from
     the truth's per-minute good/total: an alert is evaluated at the end of each
     minute, and fires when the error ratio over both the long and the short window
     of a page pair reaches factor x (1 - objective)."""
     [s] = [s for s in truth["slos"] if s["name"] == sim_slo]
-    good, total, start = s["minutes"]["good"], s["minutes"]["total"], s["minutes"]["start_ns"]
+    good: list[int] = s["minutes"]["good"]
+    total: list[int] = s["minutes"]["total"]
+    start: int = s["minutes"]["start_ns"]
     budget = 1 - objective / 100
     pairs = [(w.long_window_ns // MIN, w.short_window_ns // MIN, w.burn_rate)
-             for w in default_alert_windows(30 * 24 * 60 * MIN) if w.tier == "page"]
+             for w in default_alert_windows(period_ns) if w.tier == "page"]
 
     def holds(m: int, n: int, factor: float) -> bool:
         lo = max(0, m - n + 1)
@@ -83,8 +89,10 @@ def test_default_slos_page_for_the_outage_with_the_workbook_delay(tmp_path: path
     slos = {(s.service, s.name): s for s in load_slos(SLOS).slos}
     delays = []
     for service in ("web", "checkout"):
-        objective = slos[service, "availability"].objective
-        expected = expected_page_ts(truth, f"{service}-availability", objective) - fault["effect_start_ns"]
+        spec = slos[service, "availability"]
+        expected = expected_page_ts(
+            truth, f"{service}-availability", spec.objective, spec.parsed_period().length_ns
+        ) - fault["effect_start_ns"]
         got = row(base, service, "availability", "page")
         assert got["recall"] == 1.0
         assert abs(got["delay_median_ns"] - expected) <= MIN, (service, got["delay_median_ns"], expected)
@@ -120,8 +128,10 @@ def test_stricter_objective_pages_earlier_and_looser_later(tmp_path: pathlib.Pat
     # The looser variant's delays follow the Workbook condition at its objective too.
     truth = json.loads(pathlib.Path(TRUTH).read_text())
     start = truth["faults"][0]["effect_start_ns"]
+    slos = {(s.service, s.name): s for s in load_slos(SLOS).slos}
     for service in ("web", "checkout"):
-        expected = expected_page_ts(truth, f"{service}-availability", 99.0) - start
+        period = slos[service, "availability"].parsed_period().length_ns
+        expected = expected_page_ts(truth, f"{service}-availability", 99.0, period) - start
         assert abs(row(loose, service, "availability", "page")["delay_median_ns"] - expected) <= MIN
 
 
