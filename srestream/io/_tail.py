@@ -75,6 +75,7 @@ class _File:
         "pos",
         "ready",
         "rest",
+        "unsure",
     )
 
     def __init__(self, key: tuple[int, int], path: str, name: str, fd: int) -> None:
@@ -97,6 +98,8 @@ class _File:
         self.closed = False
         self.ghost = False
         """Lines read before a truncation with no copy: yielded, never checkpointed."""
+        self.unsure = False
+        """New, first line incomplete and the start of a followed file's: maybe a copy."""
 
     def head_complete(self) -> bool:
         return self.head.endswith(b"\n") or len(self.head) >= HEAD_MAX
@@ -165,7 +168,7 @@ class FileTail:
                     "head": f.head.hex(),
                 }
                 for f in self._files
-                if not f.ghost and not (f.closed and not f.ready)
+                if not f.ghost and not f.unsure and not (f.closed and not f.ready)
             ]
             + (self._restored or [])
         }
@@ -206,6 +209,13 @@ class FileTail:
             return None
         return fd
 
+    def _may_be_copy_in_progress(self, head: bytes) -> bool:
+        """Whether an incomplete first line is the start of a followed file's."""
+        return any(
+            not f.closed and not f.ghost and f.head_complete() and f.head.startswith(head)
+            for f in self._files
+        )
+
     def _live_head_owner(self, head: bytes) -> _File | None:
         for f in self._files:
             if (not f.closed and not f.ghost and f.orphan_since is None and f.head == head
@@ -242,11 +252,21 @@ class FileTail:
             state = restored.pop(key, None) if restored else None
             if state is None:
                 head = _read_head(fd)
-                if (head.endswith(b"\n") or len(head) >= HEAD_MAX) and self._live_head_owner(head):
-                    self._copies[key] = (path, fd, head)
-                    continue
+                if head.endswith(b"\n") or len(head) >= HEAD_MAX:
+                    if self._live_head_owner(head):
+                        self._copies[key] = (path, fd, head)
+                        continue
+                    unsure = False
+                else:
+                    # Its first line is not all there yet: if it may still
+                    # become a followed file's, it is a copytruncate copy
+                    # being written; read now, it would be taken for a new
+                    # file and read again from its start.  Held unread until
+                    # its first line is whole (see _decided).
+                    unsure = self._may_be_copy_in_progress(head)
             f = _File(key, path, self._name(path), fd)
             f.last_growth = now
+            f.unsure = state is None and unsure
             if state is not None:
                 f.name = str(state.get("name") or f.name)
                 f.at(int(state["offset"]), int(state["line"]))
@@ -301,6 +321,9 @@ class FileTail:
     def _on_truncation(self, f: _File, now: float) -> None:
         """``f`` was truncated in place: continue in its copy if one is seen,
         else from the start of the new content."""
+        for u in self._files:  # a copy still being written when last seen
+            if u.unsure and not u.closed:
+                self._decided(u)
         copy = next((k for k, c in self._copies.items() if c[2] == f.head), None)
         if copy is None:
             self._discover(now)  # the copy may have appeared since the scan
@@ -321,7 +344,25 @@ class FileTail:
         f.ready, f.rest, f.head = [], b"", b""
         f.at(0, 0)
 
+    def _decided(self, f: _File) -> bool:
+        """Whether an unsure file may be read: once its first line is whole it
+        is either a copy of a followed file (moved to the copies, unread) or
+        a file of its own."""
+        head = _read_head(f.fd)
+        if not (head.endswith(b"\n") or len(head) >= HEAD_MAX):
+            if self._may_be_copy_in_progress(head):
+                return False
+        elif self._live_head_owner(head) is not None:
+            self._copies[f.key] = (f.path, f.fd, head)
+            f.fd = -1
+            f.close()
+            return False
+        f.unsure = False
+        return True
+
     def _read(self, f: _File, now: float) -> None:
+        if f.unsure and not self._decided(f):
+            return
         if f.after is not None:
             if not f.after.closed and f.after.eof_count <= f.after_mark:
                 return  # the file it replaced is not read to its end yet

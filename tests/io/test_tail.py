@@ -319,3 +319,30 @@ async def test_recursive_globs_pick_up_files_in_new_directories(tmp_path: pathli
         await col.wait_for(lambda: col.state is not None)
     assert sorted((r.source, r.text) for r in col.lines) == [
         ("logs/api/2026/x.log", "deep"), ("logs/top.log", "top")]
+
+
+async def test_copy_seen_while_copytruncate_is_still_writing_it_is_not_read_again(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A poll that catches the copy half-written (its first line not whole
+    yet) must not take it for a new file: once whole it is known as the copy
+    and only its part past what was read counts."""
+    path = tmp_path / "app.log"
+    old = [f"old line {i}" for i in range(10)]
+    path.write_text("".join(t + "\n" for t in old))
+    col = Collector(tail_of(tmp_path, "app.log*"))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(col.run)
+        await col.wait_for(lambda: len(col.lines) == 10)
+        copy = tmp_path / "app.log.1"
+        copy.write_text(old[0][:4])  # the copy, caught after its first bytes
+        await anyio.sleep(POLL * 5)
+        append(path, "old line 10\n")  # written after the last read, before the copy ends
+        copy.write_text("".join(t + "\n" for t in [*old, "old line 10"]))
+        os.truncate(path, 0)
+        append(path, "new line 0\nnew line 1\n")
+        await col.wait_for(lambda: len(col.lines) >= 13)
+        await anyio.sleep(POLL * 5)  # nothing more may come
+        col.stop = True
+        await col.wait_for(lambda: col.state is not None)
+    assert col.texts() == [*old, "old line 10", "new line 0", "new line 1"]
