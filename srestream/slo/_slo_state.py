@@ -105,7 +105,8 @@ class SloState:
         self.windows = alert_windows(spec, resolution_ns=resolution_ns)
         a = spec.alerting
         self.rules = [_Rule(w, spec, resolution_ns) for w in self.windows]
-        self.checks = [(r, r.long_n, r.short_n, r.bad_share) for r in self.rules]
+        least = max(1, a.min_events)
+        self.checks = [(r, r.long_n, r.short_n, r.bad_share, least) for r in self.rules]
         """What ``_evaluate`` reads of each rule, in one tuple."""
         self.forecast_rule = (
             _Rule(None, spec, resolution_ns, a.severities.get("forecast", "ticket"))
@@ -351,11 +352,12 @@ class SloState:
         remaining: float | None = None
         ring, L, i = self.ring, self.ring_len, self.last_idx
         g_now, t_now = ring[2 * (i % L)], ring[2 * (i % L) + 1]
-        for rule, long_n, short_n, share in self.checks:
-            # burn >= factor  <=>  bad >= factor x budget x total (no division).
+        for rule, long_n, short_n, share, least in self.checks:
+            # burn >= factor  <=>  bad >= factor x budget x total (no division);
+            # and the long window holds at least ``least`` events (min_events).
             o = 2 * ((i - long_n) % L)
             t = t_now - ring[o + 1]
-            cond = t > 0 and t - (g_now - ring[o]) >= share * t
+            cond = t >= least and t - (g_now - ring[o]) >= share * t
             if cond:
                 o = 2 * ((i - short_n) % L)
                 t = t_now - ring[o + 1]

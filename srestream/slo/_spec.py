@@ -192,7 +192,8 @@ class AlertingSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     when given; ``pending_for`` is how long a condition must hold before
     firing (Prometheus ``for``); ``keep_firing_for`` delays resolution;
     ``forecast_horizon`` enables the predicted-violation alert when the
-    forecast exhaustion falls within it."""
+    forecast exhaustion falls within it; ``min_events`` keeps a window pair
+    quiet while its long window holds fewer events."""
 
     enabled: bool = True
     tiers: list[str] = msgspec.field(default_factory=lambda: list(TIERS))
@@ -203,6 +204,13 @@ class AlertingSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     keep_firing_for: Duration = Duration(0)
     forecast_horizon: Duration | None = None
     forecast_window: Duration = Duration(6 * HOUR_NS)
+    min_events: int = 0
+    """A window pair fires only when its long window holds at least this
+    many valid events (minutes with data for time-sliced SLIs).  For
+    low-traffic services, where one error among a few requests is a huge
+    burn rate, and for the first minutes of a replay, when the long windows
+    hold only what has been seen so far.  0 (default): the Workbook's rules
+    as written, which is also what the exported Prometheus rules do."""
 
 
 class PolicyRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

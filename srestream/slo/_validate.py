@@ -329,6 +329,8 @@ def _check_alerting(a: AlertingSpec, period: Period | None, path: str, file: str
     for name in ("pending_for", "keep_firing_for"):
         if getattr(a, name).ns < 0:
             out.append(Problem(f"{path}.{name}", "must not be negative", file))
+    if a.min_events < 0:
+        out.append(Problem(f"{path}.min_events", "must not be negative", file))
     if a.forecast_horizon is not None and a.forecast_horizon.ns <= 0:
         out.append(Problem(f"{path}.forecast_horizon", "must be positive", file))
     if a.forecast_window.ns < 10 * MINUTE_NS:

@@ -267,3 +267,44 @@ def test_misaligned_rollups_are_dead_lettered_not_miscounted() -> None:
     assert out == []
     (dead,) = det.outputs.take()["deadletter"]
     assert "same resolution" in dead.reason
+
+
+def _rollups(per_minute: list[tuple[int, int]]) -> list[SliRollup]:
+    """(good, total) per minute from T0 as closed one-minute rollups."""
+    return [SliRollup(slo="availability", service="checkout", bucket_ts_ns=T0 + i * MIN,
+                      resolution_ns=MIN, good=g, total=t) for i, (g, t) in enumerate(per_minute)]
+
+
+async def test_min_events_keeps_a_nearly_empty_long_window_quiet_but_not_a_real_outage() -> None:
+    # 99.9% / 30d.  A low-traffic start: 2 requests a minute, one error in
+    # minute 3: the 1h window holds 8 events with 1 bad (12.5%, burn 125x)
+    # and the 5m window 1 of 8 too: the 1h/5m pair pages as the Workbook
+    # writes it.  Then 200 requests a minute, and from minute 30 a full outage.
+    quiet = [(2, 2)] * 3 + [(1, 2)] + [(2, 2)] * 26
+    busy = [(200, 200)] * 10 + [(0, 200)] * 5
+    per_minute = quiet + busy
+    outage_end = T0 + (len(quiet) + 10 + 1) * MIN  # end of the first outage minute
+    # The long window when the outage minute closes: every event so far.
+    events_then = sum(t for _, t in per_minute[: len(quiet) + 11])
+    min_events = 100
+    assert sum(t for _, t in quiet[:4]) < min_events <= events_then
+
+    def pages(alerting: dict[str, Any]) -> list[int]:
+        det = BurnRateDetector(slo_set(availability(alerting={"tiers": ["page"], **alerting})))
+        out = det.process(_rollups(per_minute))
+        return [a.ts_ns for a in _alerts(out) if a.state == "firing" and a.long_window == "1h"]
+
+    plain = pages({})
+    guarded = pages({"min_events": min_events})
+    assert plain[0] == T0 + 4 * MIN  # the noise page, as written
+    assert guarded[0] == outage_end  # no noise page; the outage pages when the Workbook says
+    assert outage_end in plain
+
+
+def test_min_events_must_not_be_negative() -> None:
+    from srestream._errors import ConfigError
+    from srestream.slo import parse_slos
+
+    with pytest.raises(ConfigError) as exc:
+        parse_slos({"slos": [availability(alerting={"min_events": -1})]})
+    assert any(p.path.endswith("alerting.min_events") for p in exc.value.problems)
