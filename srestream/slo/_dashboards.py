@@ -64,6 +64,16 @@ from ._rules import (
     sli_error_record,
 )
 from ._spec import DEFAULT_BUDGET_POLICY, PolicyRule
+from ._status import (
+    ALERT_FIRING_METRIC,
+    BUDGET_REMAINING_METRIC,
+    BURN_RATE_1H_METRIC,
+    COVERAGE_METRIC,
+    EVENTS_GOOD_METRIC,
+    EVENTS_TOTAL_METRIC,
+    EXHAUSTION_METRIC,
+    OBJECTIVE_METRIC,
+)
 
 __all__ = ["SCHEMA_VERSION", "build_dashboards", "render_dashboard", "write_dashboards"]
 
@@ -73,16 +83,15 @@ field used here exists since Grafana 9."""
 
 Source = Literal["status", "rules"]
 
-# srestream's status metric names (srestream/slo/_status.py writes them;
-# tests/slo_export/test_dashboards.py checks each against its output).
-_OBJECTIVE: Final = "srestream_slo_objective_ratio"
-_BUDGET_REMAINING: Final = "srestream_slo_error_budget_remaining_ratio"
-_BURN_RATE_1H: Final = "srestream_slo_burn_rate_1h"
-_EVENTS_GOOD: Final = "srestream_slo_events_good"
-_EVENTS_TOTAL: Final = "srestream_slo_events_total"
-_COVERAGE: Final = "srestream_slo_data_coverage_ratio"
-_EXHAUSTION: Final = "srestream_slo_budget_exhaustion_timestamp_seconds"
-_ALERT_FIRING: Final = "srestream_slo_alert_firing"
+# srestream's status metric names (written by ._status).
+_OBJECTIVE = OBJECTIVE_METRIC
+_BUDGET_REMAINING = BUDGET_REMAINING_METRIC
+_BURN_RATE_1H = BURN_RATE_1H_METRIC
+_EVENTS_GOOD = EVENTS_GOOD_METRIC
+_EVENTS_TOTAL = EVENTS_TOTAL_METRIC
+_COVERAGE = COVERAGE_METRIC
+_EXHAUSTION = EXHAUSTION_METRIC
+_ALERT_FIRING = ALERT_FIRING_METRIC
 
 _DS: Final = {"type": "prometheus", "uid": "${datasource}"}
 _ACTION_COLOURS: Final = {"freeze": "red", "ticket": "orange", "notify": "yellow"}

@@ -17,23 +17,36 @@ import math
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Final
 
 from ._records import Alert, AlertState, Budget
 
 __all__ = ["SloStatusWriter", "slo_status_metrics"]
 
+# The metric names, in one place (the Grafana dashboards query them).
+OBJECTIVE_METRIC: Final = "srestream_slo_objective_ratio"
+BUDGET_REMAINING_METRIC: Final = "srestream_slo_error_budget_remaining_ratio"
+BUDGET_CONSUMED_METRIC: Final = "srestream_slo_error_budget_consumed_ratio"
+BUDGET_MINUTES_METRIC: Final = "srestream_slo_error_budget_remaining_minutes"
+BURN_RATE_1H_METRIC: Final = "srestream_slo_burn_rate_1h"
+EVENTS_GOOD_METRIC: Final = "srestream_slo_events_good"
+EVENTS_TOTAL_METRIC: Final = "srestream_slo_events_total"
+COVERAGE_METRIC: Final = "srestream_slo_data_coverage_ratio"
+EXHAUSTION_METRIC: Final = "srestream_slo_budget_exhaustion_timestamp_seconds"
+STATUS_TS_METRIC: Final = "srestream_slo_status_timestamp_seconds"
+ALERT_FIRING_METRIC: Final = "srestream_slo_alert_firing"
+
 _GAUGES: tuple[tuple[str, str], ...] = (
-    ("srestream_slo_objective_ratio", "SLO objective as a ratio."),
-    ("srestream_slo_error_budget_remaining_ratio", "Error budget remaining (1 untouched, 0 spent, <0 overspent)."),
-    ("srestream_slo_error_budget_consumed_ratio", "Error budget consumed in the period."),
-    ("srestream_slo_error_budget_remaining_minutes", "Minutes of full outage left in the budget."),
-    ("srestream_slo_burn_rate_1h", "Burn rate over the last hour."),
-    ("srestream_slo_events_good", "Good events in the period."),
-    ("srestream_slo_events_total", "Valid events in the period."),
-    ("srestream_slo_data_coverage_ratio", "Share of the period that had data."),
-    ("srestream_slo_budget_exhaustion_timestamp_seconds", "Forecast time the budget runs out (absent: not forecast)."),
-    ("srestream_slo_status_timestamp_seconds", "Event time of this status."),
+    (OBJECTIVE_METRIC, "SLO objective as a ratio."),
+    (BUDGET_REMAINING_METRIC, "Error budget remaining (1 untouched, 0 spent, <0 overspent)."),
+    (BUDGET_CONSUMED_METRIC, "Error budget consumed in the period."),
+    (BUDGET_MINUTES_METRIC, "Minutes of full outage left in the budget."),
+    (BURN_RATE_1H_METRIC, "Burn rate over the last hour."),
+    (EVENTS_GOOD_METRIC, "Good events in the period."),
+    (EVENTS_TOTAL_METRIC, "Valid events in the period."),
+    (COVERAGE_METRIC, "Share of the period that had data."),
+    (EXHAUSTION_METRIC, "Forecast time the budget runs out (absent: not forecast)."),
+    (STATUS_TS_METRIC, "Event time of this status."),
 )
 
 
@@ -61,18 +74,18 @@ def slo_status_metrics(budgets: Iterable[Budget], alerts: Iterable[Alert] = ()) 
     for (service, slo), b in sorted(latest.items()):
         lab = _labels(service=service, slo=slo, team=b.team, tier=b.slo_tier, period=b.period)
         rows = {
-            "srestream_slo_objective_ratio": round(b.objective / 100.0, 12),
-            "srestream_slo_error_budget_remaining_ratio": b.budget_remaining,
-            "srestream_slo_error_budget_consumed_ratio": b.budget_consumed,
-            "srestream_slo_error_budget_remaining_minutes": b.minutes_remaining,
-            "srestream_slo_burn_rate_1h": b.burn_rate_1h,
-            "srestream_slo_events_good": float(b.good),
-            "srestream_slo_events_total": float(b.total),
-            "srestream_slo_data_coverage_ratio": b.coverage,
-            "srestream_slo_status_timestamp_seconds": b.ts_ns / 1e9,
+            OBJECTIVE_METRIC: round(b.objective / 100.0, 12),
+            BUDGET_REMAINING_METRIC: b.budget_remaining,
+            BUDGET_CONSUMED_METRIC: b.budget_consumed,
+            BUDGET_MINUTES_METRIC: b.minutes_remaining,
+            BURN_RATE_1H_METRIC: b.burn_rate_1h,
+            EVENTS_GOOD_METRIC: float(b.good),
+            EVENTS_TOTAL_METRIC: float(b.total),
+            COVERAGE_METRIC: b.coverage,
+            STATUS_TS_METRIC: b.ts_ns / 1e9,
         }
         if b.exhaustion_ts_ns is not None:
-            rows["srestream_slo_budget_exhaustion_timestamp_seconds"] = b.exhaustion_ts_ns / 1e9
+            rows[EXHAUSTION_METRIC] = b.exhaustion_ts_ns / 1e9
         for name, v in rows.items():
             values[name].append(f"{name}{lab} {_num(v)}")
     lines: list[str] = []
@@ -81,13 +94,13 @@ def slo_status_metrics(budgets: Iterable[Budget], alerts: Iterable[Alert] = ()) 
     firing: dict[str, Alert] = {}
     for a in alerts:
         firing[a.dedup_key] = a
-    lines += ["# HELP srestream_slo_alert_firing Burn-rate alert firing (1) per SLO and window pair.",
-              "# TYPE srestream_slo_alert_firing gauge"]
+    lines += [f"# HELP {ALERT_FIRING_METRIC} Burn-rate alert firing (1) per SLO and window pair.",
+              f"# TYPE {ALERT_FIRING_METRIC} gauge"]
     for _key, a in sorted(firing.items()):
         if a.state == AlertState.FIRING:
             lab = _labels(service=a.service, slo=a.slo, severity=a.severity, tier=a.tier,
                           long_window=a.long_window, short_window=a.short_window)
-            lines.append(f"srestream_slo_alert_firing{lab} 1")
+            lines.append(f"{ALERT_FIRING_METRIC}{lab} 1")
     return "\n".join(lines) + "\n"
 
 
