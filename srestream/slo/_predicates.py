@@ -10,7 +10,10 @@ label matches as the empty string, as an absent label does in Prometheus.
 Fields are the
 normalized record fields (``status``, ``latency_ns``, ``level``,
 ``component``...), ``attrs.<key>`` for anything else a parser kept, and for
-metric samples ``name``, ``value`` and ``labels.<key>``.
+metric samples ``name``, ``value`` and ``labels.<key>``.  Span SLIs
+(``source: spans``) read the span fields of :data:`SPAN_FIELDS`
+(``service``, ``name``, ``error``, ``duration_ns`` = end - start...) and
+``attrs.<key>``; a log field there is refused, with the reason.
 
 Predicates are compiled to one Python function each (generated source, no
 per-record dict walk): the SLI windows stage calls them for every record.
@@ -34,6 +37,7 @@ from .._errors import Problem
 __all__ = [
     "OPERATORS",
     "RECORD_FIELDS",
+    "SPAN_FIELDS",
     "check_predicate",
     "compile_predicate",
     "compile_regex",
@@ -62,6 +66,22 @@ RECORD_FIELDS: Final[dict[str, bool]] = {
 }
 _NUMERIC: Final = frozenset({"ts_ns", "level", "status", "latency_ns", "value"})
 _PREFIXES: Final = ("attrs.", "labels.")
+SPAN_FIELDS: Final[dict[str, bool]] = {
+    "service": False,
+    "name": False,
+    "error": False,
+    "duration_ns": False,
+    "start_ts_ns": False,
+    "end_ts_ns": False,
+    "trace_id": False,
+    "span_id": False,
+    "parent_span_id": False,
+    "status_message": False,
+}
+"""The fields of a :class:`~srestream.Span` a span SLI's predicates read
+(none may be None); ``duration_ns`` is computed, ``end_ts_ns - start_ts_ns``."""
+_SPAN_NUMERIC: Final = frozenset({"duration_ns", "start_ts_ns", "end_ts_ns"})
+_DURATION_SOURCE: Final = "(r.end_ts_ns - r.start_ts_ns)"
 OPERATORS: Final = {
     "eq": "==",
     "ne": "!=",
@@ -106,19 +126,32 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(f"(?:{pattern})", re.DOTALL)
 
 
-def check_predicate(spec: Any, path: str, file: str = "") -> list[Problem]:
-    """Every problem of one predicate mapping, each with its path."""
+def check_predicate(spec: Any, path: str, file: str = "", *, spans: bool = False) -> list[Problem]:
+    """Every problem of one predicate mapping, each with its path
+    (``spans``: a span SLI's predicate, over :data:`SPAN_FIELDS`)."""
     if not isinstance(spec, dict):
         return [Problem(path, f"expected a mapping of field: condition, got {spec!r}", file)]
     problems: list[Problem] = []
     for field, cond in spec.items():
         fpath = f"{path}.{field}"
-        if not isinstance(field, str) or not (
+        if spans:
+            if not isinstance(field, str) or not (
+                field in SPAN_FIELDS or (field.startswith("attrs.") and len(field) > 6)
+            ):
+                known = ", ".join(SPAN_FIELDS)
+                why = (f"{field!r} is a log record or metric sample field, not a span field"
+                       if isinstance(field, str) and (field in RECORD_FIELDS or field.startswith("labels."))
+                       else f"unknown span field {field!r}")
+                problems.append(Problem(fpath, f"{why} (source: spans reads {known}, attrs.<key>)", file))
+                continue
+        elif not isinstance(field, str) or not (
             field in RECORD_FIELDS or (field.startswith(_PREFIXES) and len(field) > 6)
         ):
             known = ", ".join(sorted(RECORD_FIELDS))
+            hint = (" (a span field: give the SLI source: spans)"
+                    if isinstance(field, str) and field in SPAN_FIELDS else "")
             problems.append(
-                Problem(fpath, f"unknown field {field!r} (known: {known}, attrs.<key>, labels.<key>)", file)
+                Problem(fpath, f"unknown field {field!r} (known: {known}, attrs.<key>, labels.<key>){hint}", file)
             )
             continue
         if isinstance(cond, dict):
@@ -169,13 +202,13 @@ def _safe_cmp(op: str) -> Callable[[Any, Any], bool]:
     return cmp
 
 
-def compile_predicate(spec: dict[str, Any] | None) -> Callable[[Any], bool]:
+def compile_predicate(spec: dict[str, Any] | None, *, spans: bool = False) -> Callable[[Any], bool]:
     """One function ``record -> bool`` for a checked predicate mapping
-    (an empty or None mapping matches every record)."""
+    (an empty or None mapping matches every record; ``spans``: over span fields)."""
     if not spec:
         return _always
     env = predicate_env()
-    src = "lambda r: " + predicate_source(spec, env, "p")
+    src = "lambda r: " + predicate_source(spec, env, "p", spans=spans)
     fn: Callable[[Any], bool] = eval(compile(src, "<slo predicate>", "eval"), env)
     return fn
 
@@ -186,12 +219,16 @@ def predicate_env() -> dict[str, Any]:
             "_matches": _matches}
 
 
-def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: str) -> str:
+def predicate_source(
+    spec: dict[str, Any] | None, env: dict[str, Any], prefix: str, *, spans: bool = False
+) -> str:
     """A Python expression over the record ``r`` that is true when ``spec``
     holds; its constants go into ``env`` under names starting with
-    ``prefix`` (so that several predicates share one generated function)."""
+    ``prefix`` (so that several predicates share one generated function).
+    ``spans``: ``r`` is a :class:`~srestream.Span` (fields of :data:`SPAN_FIELDS`)."""
     if not spec:
         return "True"
+    fields, numeric = (SPAN_FIELDS, _SPAN_NUMERIC) if spans else (RECORD_FIELDS, _NUMERIC)
     terms: list[str] = []
     for i, (field, cond) in enumerate(spec.items()):
         if field.startswith(_PREFIXES):
@@ -199,8 +236,10 @@ def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: s
             container, key = field.split(".", 1)
             env[f"{prefix}_{i}_key"] = key
             expr, typed, nullable = f"r.{container}.get({prefix}_{i}_key)", False, True
+        elif spans and field == "duration_ns":
+            expr, typed, nullable = _DURATION_SOURCE, True, False
         else:
-            expr, typed, nullable = f"r.{field}", True, RECORD_FIELDS[field]
+            expr, typed, nullable = f"r.{field}", True, fields[field]
         ops = cond if isinstance(cond, dict) else {("in" if isinstance(cond, list) else "eq"): cond}
         for j, (op, value) in enumerate(ops.items()):
             name = f"{prefix}_{i}_{j}"
@@ -224,7 +263,7 @@ def predicate_source(spec: dict[str, Any] | None, env: dict[str, Any], prefix: s
                 terms.append(f"({expr} {sym} {name})")
             elif sym in ("==", "!="):
                 terms.append(f"({expr} {sym} {name})")
-            elif typed and field in _NUMERIC and not isinstance(value, str):
+            elif typed and field in numeric and not isinstance(value, str):
                 # Typed numeric fields hold an int (or None when nullable).
                 guard = f"{expr} is not None and " if nullable else ""
                 terms.append(f"({guard}{expr} {sym} {name})")

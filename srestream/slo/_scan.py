@@ -25,7 +25,10 @@ back to their own generated per-record counter.  Metric samples go through
 the service's per-record counter (counter series need their previous
 value in order): the one of the service their ``service`` label names, and
 the ``series: selected`` counters that read their metric name (see
-``_series_counter``).
+``_series_counter``).  Spans (``source: spans`` SLIs) likewise go through
+the per-record span counter of their service, at their end time; the scan
+has a span branch only when the SLO set has span SLIs, so a set without
+them compiles exactly the code it did before span SLIs existed.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from .._records import LogRecord, MetricSample
+from .._records import LogRecord, MetricSample, Span
 from ._predicates import predicate_env
 
 if TYPE_CHECKING:
@@ -75,7 +78,7 @@ def _shape(b: ServiceBuckets) -> tuple[list[str], dict[str, Any]]:
     env: dict[str, Any] = {}
     body: list[str] = []
     for j, k in enumerate(b.counters):
-        if k.spec.sli.on_metrics:
+        if k.spec.sli.on_metrics or k.spec.sli.on_spans:
             continue
         total, good = k.sources(env, j)
         body += count_lines(total, good, j, "1", k.apart)
@@ -194,6 +197,8 @@ def compile_scan(
             lines.append(f"            {'if' if k == 0 else 'elif'} k == {k}:")
             lines += block(k, "                ")
         lines += ["            else:", "                LOG_FNS[svc](r, m)"]
+    span_fns = {svc: b.count_span for svc, b in services.items() if b.count_span is not None}
+    env.update(Span=Span, SPAN_FNS=span_fns)
     any_selected = bool(selected[0] or selected[1])
     lines += [
         "        elif t is MetricSample:",
@@ -208,6 +213,7 @@ def compile_scan(
         "            if fn is not None:",
         f"                fn(r, f_ts_ns // {res})",
         *(["            for g in sel:", f"                g(r, f_ts_ns // {res})"] if any_selected else []),
+        *(_span_branch(watermark, res) if span_fns else []),
         "    cache[:] = lo, hi, cur",
         "    return max_ts, wm",
     ]
@@ -215,6 +221,23 @@ def compile_scan(
     exec(compile(src, "<sli windows scan>", "exec"), env)  # noqa: S102
     fn: Scan = env["scan"]
     return fn
+
+
+def _span_branch(watermark: list[str], res: int) -> list[str]:
+    """The scan's lines for a span: its end is its event time; it counts
+    (and is late) only for a service with span SLIs."""
+    return [
+        "        elif t is Span:",
+        "            fn = SPAN_FNS.get(r.service)",
+        "            f_ts_ns = r.end_ts_ns",
+        *["    " + ln for ln in watermark],
+        "            elif f_ts_ns < wm:",
+        "                if fn is not None:",
+        "                    late.append(r)",
+        "                continue",
+        "            if fn is not None:",
+        f"                fn(r, f_ts_ns // {res})",
+    ]
 
 
 def _selected_counters(

@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_BUDGET_POLICY",
     "POLICY_ACTIONS",
     "SLI_KINDS",
+    "SPAN_KINDS",
     "TWO_POPULATION_KINDS",
     "AlertWindowSpec",
     "AlertingSpec",
@@ -86,7 +87,16 @@ completed, records received vs written), ``total`` the work due and
 ``good`` the work done (or ``bad`` the work dropped), each counted from
 records of its own; durability: the share of stored data still intact,
 ``total`` the objects checked or written and ``good`` those found intact
-(or ``bad`` the loss and corruption events), counted the same way."""
+(or ``bad`` the loss and corruption events), counted the same way.
+With ``source: spans``, availability, ratio, correctness and latency SLIs
+count trace spans (see :data:`SPAN_KINDS`)."""
+
+SPAN_KINDS: Final = ("availability", "ratio", "correctness", "latency")
+"""Kinds that count spans (``source: spans``): availability (good = the span
+did not fail, unless a ``good`` predicate says otherwise), ratio and
+correctness (good and total predicates over span fields), latency (good
+when ``duration_ns = end - start <= threshold``).  A span's event time is
+its end, when its outcome is known."""
 
 _NEEDS_GOOD: Final = ("availability", "ratio", "correctness", "coverage", "durability")
 """Kinds whose good events come from a ``good`` (or ``bad``) predicate."""
@@ -129,7 +139,11 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     predicates select metric samples (``name``, ``labels.<key>``) of
     counters, and each sample counts the counter's increase since the
     previous sample of the same series (a reset counts from zero), e.g.
-    ``total: {name: http_requests_total}``, ``good: {labels.code: {lt: "500"}}``."""
+    ``total: {name: http_requests_total}``, ``good: {labels.code: {lt: "500"}}``.
+    ``spans``: each matching trace span of the SLO's service is one event
+    (kinds of :data:`SPAN_KINDS`), e.g. ``total: {name: "GET /cart"}``;
+    predicates read the span fields (``name``, ``error``, ``duration_ns``,
+    ``attrs.<key>``...)."""
     bad: dict[str, Any] | None = None
     """Instead of ``good``, the bad events; good = total - bad.  For ratio
     kinds with ``source: metrics`` (an error counter, as a Sloth
@@ -153,6 +167,11 @@ class SLISpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def on_metrics(self) -> bool:
         """Whether this SLI reads metric samples rather than log records."""
         return self.kind == "freshness" or self.source == "metrics"
+
+    @property
+    def on_spans(self) -> bool:
+        """Whether this SLI counts trace spans (``source: spans``)."""
+        return self.source == "spans"
 
     @property
     def selects_series(self) -> bool:

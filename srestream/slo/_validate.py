@@ -28,6 +28,7 @@ from ._spec import (
     MIN_ROLLING_NS,
     POLICY_ACTIONS,
     SLI_KINDS,
+    SPAN_KINDS,
     TWO_POPULATION_KINDS,
     AlertingSpec,
     AlertWindowSpec,
@@ -113,7 +114,8 @@ def _decode_slo(raw: Any, path: str, problems: list[Problem], file: str) -> SLOS
         elif isinstance(v, dict):
             for name in ("total", "good", "bad"):
                 if isinstance(v.get(name), dict):
-                    problems.extend(check_predicate(v[name], f"{p}.{name}", file))
+                    problems.extend(check_predicate(v[name], f"{p}.{name}", file,
+                                                    spans=v.get("source") == "spans"))
         return spec
 
     def labels(v: Any, p: str) -> Any:
@@ -240,26 +242,31 @@ def _check_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
         return out
     if sli.total is None and sli.kind != "freshness":
         out.append(Problem(f"{path}.total", "missing total predicate (use {} for every record)", file))
-    if sli.good is None and sli.bad is None and sli.kind in _NEEDS_GOOD:
+    spans = sli.on_spans
+    if sli.good is None and sli.bad is None and sli.kind in _NEEDS_GOOD and not (
+        spans and sli.kind == "availability"  # good: the span did not fail
+    ):
         if sli.kind in TWO_POPULATION_KINDS:
             out.append(Problem(f"{path}.good", _TWO_POPULATIONS_MISSING[sli.kind], file))
         else:
             out.append(Problem(f"{path}.good", f"missing good predicate for this {sli.kind} SLI", file))
-    if sli.kind in TWO_POPULATION_KINDS:
+    if sli.kind in TWO_POPULATION_KINDS and not spans:
         out.extend(_check_options_apply(sli, path, file))
+    if spans:
+        out.extend(_check_span_sli(sli, path, file))
     out.extend(_check_metric_series(sli, path, file))
     for name in ("total", "good", "bad"):
         pred = getattr(sli, name)
         if pred is not None:
-            out.extend(check_predicate(pred, f"{path}.{name}", file))
+            out.extend(check_predicate(pred, f"{path}.{name}", file, spans=spans))
     if sli.kind in ("latency", "freshness") and (sli.threshold is None or sli.threshold.ns <= 0):
         out.append(Problem(f"{path}.threshold", f"a {sli.kind} SLI needs a positive threshold (e.g. 300ms)", file))
     if sli.kind == "freshness" and not sli.metric:
         out.append(Problem(f"{path}.metric", "a freshness SLI needs the metric name", file))
     if sli.kind == "throughput" and (sli.min_events_per_minute is None or sli.min_events_per_minute <= 0):
         out.append(Problem(f"{path}.min_events_per_minute", "a throughput SLI needs a positive minimum", file))
-    if sli.source not in ("logs", "metrics"):
-        out.append(Problem(f"{path}.source", f"unknown source {sli.source!r} (use logs or metrics)", file))
+    if sli.source not in ("logs", "metrics", "spans"):
+        out.append(Problem(f"{path}.source", f"unknown source {sli.source!r} (use logs, metrics or spans)", file))
     elif sli.source == "metrics" and sli.kind not in (*_NEEDS_GOOD, "freshness"):
         out.append(Problem(f"{path}.source", f"a {sli.kind} SLI cannot count metric samples (ratio kinds and freshness can)", file))
     if sli.budgeting not in ("occurrences", "timeslices"):
@@ -294,6 +301,23 @@ def _check_options_apply(sli: SLISpec, path: str, file: str) -> list[Problem]:
         if value is not None and value != "":
             out.append(Problem(f"{path}.{name}", f"{name} is an option of {kinds} SLIs, not of "
                                                  f"{sli.kind} ones", file))
+    return out
+
+
+def _check_span_sli(sli: SLISpec, path: str, file: str) -> list[Problem]:
+    """``source: spans``: the kinds that count spans, and options that
+    belong to another kind or source (a threshold on an availability SLI
+    would be silently ignored, so it is refused)."""
+    if sli.kind not in SPAN_KINDS:
+        return [Problem(f"{path}.source", f"a {sli.kind} SLI cannot count spans (source: spans "
+                                          f"takes {', '.join(SPAN_KINDS)})", file)]
+    out = []
+    for name, kinds in _KIND_OPTIONS:
+        value = getattr(sli, name)
+        if value is None or value == "" or (name == "threshold" and sli.kind == "latency"):
+            continue
+        out.append(Problem(f"{path}.{name}", f"{name} is an option of {kinds} SLIs, not of "
+                                             f"{sli.kind} ones over spans", file))
     return out
 
 

@@ -90,6 +90,8 @@ class SliCounter:
         """Python expressions (over record ``r``) for "counts as valid" and
         "counts as good", constants added to ``env``."""
         sli = self.spec.sli
+        if sli.on_spans:
+            return self._span_sources(env, j)
         total = predicate_source(sli.total, env, f"t{j}")
         if sli.kind == "latency":
             assert sli.threshold is not None
@@ -107,6 +109,21 @@ class SliCounter:
             bad = predicate_source(sli.bad, env, f"b{j}")
             return total, (bad if self.apart else f"not ({bad})")
         return total, predicate_source(sli.good, env, f"g{j}")
+
+    def _span_sources(self, env: dict[str, Any], j: int) -> tuple[str, str]:
+        """:meth:`sources` of a span SLI (``r`` a Span): availability is
+        good when the span did not fail (or as its ``good`` says), latency
+        when ``end - start`` is at most the threshold."""
+        sli = self.spec.sli
+        total = predicate_source(sli.total, env, f"t{j}", spans=True)
+        if sli.kind == "latency":
+            assert sli.threshold is not None
+            env[f"limit{j}"] = sli.threshold.ns
+            extra = predicate_source(sli.good, env, f"g{j}", spans=True)
+            return total, f"r.end_ts_ns - r.start_ts_ns <= limit{j} and ({extra})"
+        if sli.kind == "availability" and sli.good is None:
+            return total, "not r.error"
+        return total, predicate_source(sli.good, env, f"g{j}", spans=True)
 
     def closed(self, good: int, total: int, had_data: bool) -> tuple[int, int]:
         """Event counts of a closed bucket, as slices for time-sliced SLIs."""
@@ -142,10 +159,12 @@ class ServiceBuckets:
     ``compile_counter(on_metrics=False)`` for services past its shapes.
     ``series: selected`` SLIs are counted apart, by ``count_selected``
     (see ``_series_counter``), which the scan offers samples by metric name.
+    Spans go to ``count_span`` (``source: spans`` SLIs; None when the
+    service has none), one call per span of the service.
     """
 
-    __slots__ = ("count_metric", "count_selected", "counter_values", "counters", "pending",
-                 "selected_names", "selected_values", "service")
+    __slots__ = ("count_metric", "count_selected", "count_span", "counter_values", "counters",
+                 "pending", "selected_names", "selected_values", "service")
 
     def __init__(self, service: str, counters: Sequence[SliCounter]) -> None:
         self.service = service
@@ -164,6 +183,8 @@ class ServiceBuckets:
             if selected else None
         )
         self.selected_names = selected_metric_names([k for _, k in selected])
+        self.count_span = (self.compile_counter(on_spans=True)
+                           if any(k.spec.sli.on_spans for k in self.counters) else None)
 
     @property
     def reads_service_label(self) -> bool:
@@ -186,7 +207,10 @@ class ServiceBuckets:
 
         return count_increase
 
-    def compile_counter(self, *, on_metrics: bool) -> Callable[..., None]:
+    def compile_counter(self, *, on_metrics: bool = False, on_spans: bool = False) -> Callable[..., None]:
+        """One function ``count(r, m, d=1)`` counting a record (log record,
+        metric sample, or span with ``on_spans``) into bucket ``m`` for
+        every SLI of the service that reads that kind of record."""
         env = predicate_env()
         env["PEND"] = self.pending
         width = 2 * len(self.counters)
@@ -198,7 +222,8 @@ class ServiceBuckets:
         ]
         body: list[str] = []
         for j, k in enumerate(self.counters):
-            if k.spec.sli.on_metrics != on_metrics or k.selects:
+            sli = k.spec.sli
+            if sli.on_spans != on_spans or (sli.on_metrics != on_metrics and not on_spans) or k.selects:
                 continue
             total, good = k.sources(env, j)
             step = "d" if k.spec.sli.counts_increments else "1"
@@ -208,7 +233,8 @@ class ServiceBuckets:
         fields = sorted(set(_FIELD_REF.findall("\n".join(body))))
         lines += [f"    f_{f} = r.{f}" for f in fields]
         lines += [_FIELD_REF.sub(lambda mt: f"f_{mt.group(1)}", ln) for ln in body]
-        exec(compile("\n".join(lines), f"<sli counter {self.service}>", "exec"), env)  # noqa: S102
+        name = f"<sli span counter {self.service}>" if on_spans else f"<sli counter {self.service}>"
+        exec(compile("\n".join(lines), name, "exec"), env)  # noqa: S102
         fn: Callable[[Any, int], None] = env["count"]
         return fn
 
