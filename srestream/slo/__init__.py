@@ -1,7 +1,7 @@
 """srestream.slo: SLO specs (and OpenSLO/Sloth importers), event-time SLI
 windows, error budgets, multi-window multi-burn-rate alerts, forecasts,
 budget policies, the budget ledger, compliance reports, Prometheus rules and
-Grafana dashboards."""
+Grafana dashboards; SLO discovery from traces."""
 
 from ._alerting import (
     AlertWindow,
@@ -25,6 +25,15 @@ from ._backtest import (
 from ._backtest_render import render_backtest_json, render_backtest_markdown
 from ._burn import BurnRateDetector, SloState, burn_rate_alerts
 from ._dashboards import build_dashboards, render_dashboard, write_dashboards
+from ._discovery import (
+    Discovery,
+    Journey,
+    Refusal,
+    SloProposal,
+    discover_slos,
+    find_journeys,
+    read_trace_files,
+)
 from ._forecast import Forecast, forecast_exhaustion
 from ._ground_truth import GroundTruth, TruthIncident, load_ground_truth, parse_ground_truth
 from ._importers import ImportedSLO, import_documents, import_openslo, import_sloth, load_slo_file
@@ -78,20 +87,24 @@ __all__ = [
     "BudgetLedgerSink",
     "BurnRateDetector",
     "ComplianceReport",
+    "Discovery",
     "Forecast",
     "GateDecision",
     "GroundTruth",
     "ImportedSLO",
+    "Journey",
     "Period",
     "PolicyAction",
     "PolicyRule",
     "PolicyTracker",
+    "Refusal",
     "SLILabels",
     "SLISpec",
     "SLOSet",
     "SLOSpec",
     "SliRollup",
     "SliWindows",
+    "SloProposal",
     "SloState",
     "SloStatusWriter",
     "StreamingRefusal",
@@ -107,6 +120,8 @@ __all__ = [
     "dedup_key",
     "default_alert_windows",
     "detection_time_ns",
+    "discover_slos",
+    "find_journeys",
     "forecast_exhaustion",
     "import_documents",
     "import_openslo",
@@ -120,6 +135,7 @@ __all__ = [
     "parse_ground_truth",
     "parse_period",
     "parse_slos",
+    "read_trace_files",
     "render_backtest_json",
     "render_backtest_markdown",
     "render_dashboard",

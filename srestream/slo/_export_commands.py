@@ -8,7 +8,10 @@
   per service, over srestream's status metrics or the exported rules;
 * ``srestream backtest HISTORY... --slos FILE --truth FILE``: alert rules
   replayed over recorded logs and scored against known incidents (in
-  ``_backtest_commands``).
+  ``_backtest_commands``);
+* ``srestream discover TRACEFILES... [--out FILE]``: user journeys found in
+  OTLP traces, proposed as span SLOs with objectives from the observed
+  history (see ``_discovery``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ __all__ = ["add_commands"]
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``rules``, ``report``, ``dashboards`` and ``backtest``; each sets
-    ``func=`` returning an exit code."""
+    """Add ``rules``, ``report``, ``dashboards``, ``backtest`` and
+    ``discover``; each sets ``func=`` returning an exit code."""
     r = subparsers.add_parser(
         "rules",
         help="export Prometheus recording and multi-window burn-rate alerting rules for SLOs",
@@ -90,6 +93,27 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     add_backtest_command(subparsers)
 
+    disc = subparsers.add_parser(
+        "discover",
+        help="find user journeys in OTLP traces and propose SLOs for them (YAML to review)",
+        description="Read OTLP JSON trace files, find the user journeys (entry span operations "
+        "and the call paths below them) and write an srestream SLO file proposing, per journey "
+        "with enough requests, an availability and a latency SLO (source: spans) whose "
+        "objective is the tightest of 99.99 .. 90 that the observed history meets with margin "
+        "(bad fraction <= half the budget), the evidence in comments.  A service with more "
+        "distinct entry operations than --max-operations (ids in span names) is refused per "
+        "operation, with the reason, and proposed as one service-level SLO.",
+    )
+    disc.add_argument("trace_files", nargs="+", metavar="TRACEFILES")
+    disc.add_argument("--out", metavar="FILE", help="write the SLO YAML here instead of stdout")
+    disc.add_argument("--min-requests", type=int, default=100, metavar="N",
+                      help="journeys with fewer requests get no SLO (default 100)")
+    disc.add_argument("--max-operations", type=int, default=20, metavar="N",
+                      help="cardinality guard: a service with more distinct entry operations "
+                      "gets one service-level SLO instead (default 20)")
+    disc.add_argument("--period", default="30d", help="SLO period of the proposals (default 30d)")
+    disc.set_defaults(func=_cmd_discover)
+
 
 def _write(text: str, output: str | None) -> None:
     if output:
@@ -132,6 +156,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ._report import run_report_command
 
     return run_report_command(args)
+
+
+def _cmd_discover(args: argparse.Namespace) -> int:
+    from ._discovery import discover_slos, read_trace_files
+
+    spans, unreadable = read_trace_files(args.trace_files)
+    if unreadable:
+        print(f"srestream discover: {unreadable} unreadable part(s) skipped", file=sys.stderr)
+    if not spans:
+        print("srestream discover: no span in the trace files", file=sys.stderr)
+        return 1
+    d = discover_slos(spans, min_requests=args.min_requests, max_operations=args.max_operations,
+                      period=args.period, sources=args.trace_files)
+    for r in d.refusals:
+        print(f"srestream discover: refused per-operation SLOs for {r.service!r}: {r.reason}; "
+              f"{r.suggestion}", file=sys.stderr)
+    _write(d.yaml, args.out)
+    print(f"srestream discover: {len(d.journeys)} journeys, {len(d.proposals)} SLOs proposed, "
+          f"{len(d.refusals)} refused, {len(d.too_few)} with too few requests", file=sys.stderr)
+    return 0
 
 
 def _cmd_dashboards(args: argparse.Namespace) -> int:
