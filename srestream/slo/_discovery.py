@@ -187,15 +187,23 @@ class Discovery(msgspec.Struct, kw_only=True):
 # ---------------------------------------------------------------- reading
 
 
-def read_trace_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Span], int]:
+def read_trace_files(
+    paths: Sequence[str | os.PathLike[str]], *, lean: bool = False
+) -> tuple[list[Span], int]:
     """The spans of OTLP JSON files (one export request per line, as the
     Collector's file exporter and ``srestream sim --formats otlp`` write),
-    and the number of parts that could not be read."""
+    and the number of parts that could not be read.
+
+    ``lean``: keep of each span's attributes only ``span.kind`` (in one
+    dict shared by the spans of that kind), all discovery reads: a third
+    less memory on large files (about 600 bytes a span held)."""
     from ..io._otlp import otlp_records
 
     outputs = Outputs("discover")
     spans: list[Span] = []
     unreadable = 0
+    kinds: dict[Any, dict[str, Any]] = {}
+    replace = msgspec.structs.replace
     for path in paths:
         p = os.fspath(path)
         try:
@@ -204,8 +212,16 @@ def read_trace_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Span
             raise ConfigError([Problem("TRACEFILES", f"cannot read trace file: {exc.strerror}", p)]) from exc
         with fh:
             for i, line in enumerate(fh, 1):
-                recs = otlp_records(RawLine(source=p, position=i, offset=0, text=line), outputs)
-                spans.extend(r for r in recs if type(r) is Span)
+                for r in otlp_records(RawLine(source=p, position=i, offset=0, text=line), outputs):
+                    if type(r) is not Span:
+                        continue
+                    if lean:
+                        k = r.attrs.get("span.kind")
+                        shared = kinds.get(k)
+                        if shared is None:
+                            shared = kinds[k] = {} if k is None else {"span.kind": k}
+                        r = replace(r, attrs=shared)
+                    spans.append(r)
                 unreadable += len(outputs.take().get("deadletter", ()))
     return spans, unreadable
 
@@ -222,43 +238,52 @@ def _step(s: Span) -> str:
 
 
 def find_journeys(spans: Iterable[Span]) -> list[Journey]:
-    """The journeys of the spans, by (service, entry operation), sorted (see the module doc)."""
-    by_id: dict[tuple[str, str], Span] = {}
-    children: dict[tuple[str, str], list[Span]] = {}
+    """The journeys of the spans, by (service, entry operation), sorted (see the module doc).
+
+    Trace by trace: only one trace's span index is held at a time, and what
+    a journey accumulates (counts, min/max times, durations sorted at the
+    end) does not depend on the order of traces or spans."""
+    traces: dict[str, list[Span]] = {}
     for s in spans:
-        by_id[(s.trace_id, s.span_id)] = s
-    for s in by_id.values():
-        if s.parent_span_id and (s.trace_id, s.parent_span_id) in by_id:
-            children.setdefault((s.trace_id, s.parent_span_id), []).append(s)
-
-    def is_root(s: Span) -> bool:
-        return not s.parent_span_id or (s.trace_id, s.parent_span_id) not in by_id
-
-    def is_entry(s: Span) -> bool:
-        if is_root(s):
-            return _span_kind(s) not in _OUTGOING
-        parent = by_id[(s.trace_id, s.parent_span_id)]
-        return is_root(parent) and _span_kind(parent) in _OUTGOING and parent.service != s.service
-
+        group = traces.get(s.trace_id)
+        if group is None:
+            traces[s.trace_id] = [s]
+        else:
+            group.append(s)
     journeys: dict[tuple[str, str], Journey] = {}
     internal: dict[tuple[str, str], int] = {}
-    for s in sorted(by_id.values(), key=lambda x: (x.end_ts_ns, x.trace_id, x.span_id)):
-        key = (s.service, s.name)
-        if not is_entry(s):
-            internal[key] = internal.get(key, 0) + 1
-            continue
-        j = journeys.get(key)
-        if j is None:
-            j = journeys[key] = Journey(service=s.service, operation=s.name, durations_ns=[], paths={},
-                                        first_ts_ns=s.start_ts_ns, last_ts_ns=s.end_ts_ns)
-        _add_request(j, s, children)
+    for group in traces.values():
+        by_id = {s.span_id: s for s in group}
+        children: dict[str, list[Span]] = {}
+        for s in by_id.values():
+            if s.parent_span_id in by_id:
+                children.setdefault(s.parent_span_id, []).append(s)
+        for s in by_id.values():
+            key = (s.service, s.name)
+            if not _is_entry(s, by_id):
+                internal[key] = internal.get(key, 0) + 1
+                continue
+            j = journeys.get(key)
+            if j is None:
+                j = journeys[key] = Journey(service=s.service, operation=s.name, durations_ns=[],
+                                            paths={}, first_ts_ns=s.start_ts_ns, last_ts_ns=s.end_ts_ns)
+            _add_request(j, s, children)
     for key, j in journeys.items():
         j.also_called = internal.get(key, 0)
         j.durations_ns.sort()
     return [journeys[k] for k in sorted(journeys)]
 
 
-def _add_request(j: Journey, s: Span, children: dict[tuple[str, str], list[Span]]) -> None:
+def _is_entry(s: Span, by_id: dict[str, Span]) -> bool:
+    """Whether ``s`` is where a journey enters (see the module doc)."""
+    parent = by_id.get(s.parent_span_id) if s.parent_span_id else None
+    if parent is None:
+        return _span_kind(s) not in _OUTGOING
+    return (parent.service != s.service and _span_kind(parent) in _OUTGOING
+            and not (parent.parent_span_id and parent.parent_span_id in by_id))
+
+
+def _add_request(j: Journey, s: Span, children: dict[str, list[Span]]) -> None:
     j.requests += 1
     if s.error:
         j.errors += 1
@@ -273,7 +298,7 @@ def _add_request(j: Journey, s: Span, children: dict[tuple[str, str], list[Span]
     stack: list[tuple[Span, tuple[str, ...]]] = [(s, ())]
     while stack:
         node, path = stack.pop()
-        for c in children.get((node.trace_id, node.span_id), ()):
+        for c in children.get(node.span_id, ()):
             p = (*path, _step(c))
             if len(p) <= 32:  # a cycle in broken traces cannot run away
                 seen.add(p)

@@ -161,7 +161,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_discover(args: argparse.Namespace) -> int:
     from ._discovery import discover_slos, read_trace_files
 
-    spans, unreadable = read_trace_files(args.trace_files)
+    spans, unreadable = read_trace_files(args.trace_files, lean=True)
     if unreadable:
         print(f"srestream discover: {unreadable} unreadable part(s) skipped", file=sys.stderr)
     if not spans:
