@@ -46,7 +46,8 @@ def _check_resolution(resolution: Duration, where: str) -> None:
 class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows"):
     """Counts, for every (SLO, service) of the SLO file, the valid and good
     events of each event-time bucket (log records for log SLIs, metric
-    samples for freshness and counter SLIs).  The watermark is the newest event time less
+    samples for freshness and counter SLIs, trace spans at their end time
+    for ``source: spans`` SLIs).  The watermark is the newest event time less
     ``allowed_lateness``; it moves record by record, so output does not
     depend on batching.  A bucket closes when the watermark passes its end
     and is emitted as one ``sli_rollup`` per key (main output and

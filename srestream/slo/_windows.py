@@ -1,7 +1,9 @@
 """The SLI windows stage: records in, closed minute buckets (rollups) out.
 
 For every (SLO, service) it counts good and total events in event-time
-buckets of ``resolution_ns`` (one minute by default).  A bucket stays open
+buckets of ``resolution_ns`` (one minute by default): log records, metric
+samples (``source: metrics``) or trace spans at their end time
+(``source: spans``).  A bucket stays open
 until the watermark passes its end; then it is closed and emitted as one
 :class:`~srestream.slo.SliRollup`, on the main output (for the burn-rate
 stage) and on the ``rollups`` side output (for a ledger sink).
