@@ -41,6 +41,12 @@ window (first entry start to last entry end).
   page before ten bad events), capped at the journey's mean hourly traffic
   (so that a normal hour of traffic is always enough).
 
+The SLIs select the entry spans by service and operation name; when the
+service also has spans that are not entries under that name (every name,
+for a service-level SLO) and every entry is a root span, the total adds
+``parent_span_id: ""`` so that only the entries count (otherwise the
+description says how many other spans the SLI counts too).
+
 **Cardinality guard.**  A service whose entry operations carry more than
 ``max_operations`` distinct names (ids in the span names: ``GET
 /users/123``) is not turned into one SLO per name: that would be an SLO
@@ -121,6 +127,8 @@ class Journey(msgspec.Struct, kw_only=True):
     """Every entry span is a root span (``parent_span_id`` empty)."""
     also_called: int = 0
     """Spans of the same service and operation that are not entries (internal calls)."""
+    service_internal: int = 0
+    """Spans of the service, whatever their name, that are not entries."""
 
     def percentile_ns(self, p: float) -> int | None:
         """Nearest-rank percentile of the successful requests' durations."""
@@ -172,6 +180,8 @@ class Discovery(msgspec.Struct, kw_only=True):
     proposals: list[SloProposal]
     too_few: list[Journey]
     """Journeys under ``min_requests``: no SLO proposed."""
+    service_level: list[Journey] = []
+    """The journey over all entry operations of each refused service."""
     period: str
     min_requests: int
     max_operations: int
@@ -268,8 +278,12 @@ def find_journeys(spans: Iterable[Span]) -> list[Journey]:
                 j = journeys[key] = Journey(service=s.service, operation=s.name, durations_ns=[],
                                             paths={}, first_ts_ns=s.start_ts_ns, last_ts_ns=s.end_ts_ns)
             _add_request(j, s, children)
+    per_service: dict[str, int] = {}
+    for (svc, _), n in internal.items():
+        per_service[svc] = per_service.get(svc, 0) + n
     for key, j in journeys.items():
         j.also_called = internal.get(key, 0)
+        j.service_internal = per_service.get(j.service, 0)
         j.durations_ns.sort()
     return [journeys[k] for k in sorted(journeys)]
 
@@ -316,7 +330,7 @@ def _service_journey(service: str, parts: Sequence[Journey]) -> Journey:
         j.errors += p.errors
         j.durations_ns.extend(p.durations_ns)
         j.roots_only = j.roots_only and p.roots_only
-        j.also_called += p.also_called
+        j.also_called = j.service_internal = p.service_internal  # every name of the service
         for path, n in p.paths.items():
             j.paths[path] = j.paths.get(path, 0) + n
     j.durations_ns.sort()
@@ -414,7 +428,8 @@ def discover_slos(
     proposals = _unique_names(proposals)
     d = Discovery(spans=len(spans), journeys=journeys, refusals=refusals, proposals=proposals,
                   too_few=too_few, period=period, min_requests=min_requests,
-                  max_operations=max_operations)
+                  max_operations=max_operations,
+                  service_level=[j for j in candidates if not j.operation])
     from ._discovery_yaml import render_discovery
 
     d.yaml = render_discovery(d, sources)
@@ -424,8 +439,12 @@ def discover_slos(
 
 def _propose(j: Journey, min_requests: int) -> list[SloProposal]:
     total: dict[str, Any] = {} if not j.operation else {"name": j.operation}
+    note = ""
     if j.also_called and j.roots_only:
         total["parent_span_id"] = ""  # the entry spans only, not the internal calls
+    elif j.also_called:
+        note = (f" Note: the SLI also counts {j.also_called} spans of this service that are not "
+                "entries (not every entry is a root span, so no predicate tells them apart).")
     window = max(j.last_ts_ns - j.first_ts_ns, 1)
     base = _slug(j.operation) if j.operation else "service"
     out = []
@@ -434,7 +453,7 @@ def _propose(j: Journey, min_requests: int) -> list[SloProposal]:
         name=f"{base}-availability", service=j.service, kind="availability", operation=j.operation,
         objective=objective, met=met, total=j.requests, bad=j.errors, threshold_ns=None,
         min_events=_min_events(objective, j.requests, window), total_predicate=total,
-        evidence=_evidence(j, "failed", j.errors, j.requests, objective, met),
+        evidence=_evidence(j, "failed", j.errors, j.requests, objective, met) + note,
     ))
     ok = len(j.durations_ns)
     p99 = j.percentile_ns(99)
@@ -447,7 +466,7 @@ def _propose(j: Journey, min_requests: int) -> list[SloProposal]:
             objective=objective, met=met, total=ok, bad=slow, threshold_ns=threshold,
             min_events=_min_events(objective, ok, window), total_predicate={**total, "error": False},
             evidence=_evidence(j, f"slower than {format_ms(threshold)} (p99 {format_ms(p99)} "
-                                  "rounded up)", slow, ok, objective, met),
+                                  "rounded up)", slow, ok, objective, met) + note,
         ))
     return out
 

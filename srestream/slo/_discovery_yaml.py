@@ -38,10 +38,12 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _journey_lines(j: Journey) -> list[str]:
+def _journey_lines(j: Journey, operations: int = 0) -> list[str]:
+    """A journey's evidence and call paths; ``operations``: how many entry
+    operations a service-level journey stands for."""
     from ._discovery import format_ms, iso
 
-    op = _q(j.operation) if j.operation else "(all entry operations)"
+    op = _q(j.operation) if j.operation else f"(all {operations} entry operations, refused per operation)"
     pct = 100.0 * j.errors / j.requests if j.requests else 0.0
     lat = " ".join(f"p{p} {format_ms(v)}" for p in (50, 95, 99)
                    if (v := j.percentile_ns(p)) is not None) or "no successful request"
@@ -49,7 +51,8 @@ def _journey_lines(j: Journey) -> list[str]:
             f"{lat}; {iso(j.first_ts_ns)} .. {iso(j.last_ts_ns)}")
     out = [head]
     if j.also_called:
-        out.append(f"#     (also called internally {j.also_called} times)")
+        out.append(f"#     (also called internally {j.also_called} times)" if j.operation else
+                   f"#     ({j.also_called} other spans of the service, not entries)")
     paths = sorted(j.paths.items(), key=lambda kv: (-kv[1], kv[0]))
     for path, n in paths[:_MAX_PATHS]:
         steps = " -> ".join(_q(s)[1:-1] for s in path)
@@ -108,8 +111,14 @@ def render_discovery(d: Discovery, sources: Sequence[str] = ()) -> str:
         "#",
         "# Journeys (entry operation -> call path, share of its requests):",
     ]
+    # A refused service is shown as one journey: its operations may be thousands of ids.
+    refused = {r.service: r.operations for r in d.refusals}
+    service_level = {j.service: j for j in d.service_level}
     for j in d.journeys:
-        lines += _journey_lines(j)
+        if j.service not in refused:
+            lines += _journey_lines(j)
+        elif j.service in service_level:
+            lines += _journey_lines(service_level.pop(j.service), refused[j.service])
     if not d.journeys:
         lines.append("#   none: no entry span found")
     if d.refusals:
