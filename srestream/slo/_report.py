@@ -1,4 +1,5 @@
-"""The compliance report (``srestream report``): per SLO, service and team,
+"""The compliance report (``srestream report``): per SLO, service, team,
+component and SLI category,
 over the trailing 7, 30 and 90 days and the SLO's own period, from the
 budget ledger (:mod:`srestream.slo._ledger`).
 
@@ -7,8 +8,9 @@ its objective, the budget consumed (bad events over the bad events the
 objective allows for that traffic: 1.0 is exactly the whole budget, which
 is also the mean burn rate), data coverage (the share of the window with
 data: buckets the ledger never received count as no data), and the trend
-against the window before it.  Services and teams get counts of compliant
-and breaching SLOs, their worst budget consumption and lowest coverage.
+against the window before it.  Services, teams, components and SLI
+categories (availability, latency, ...) get counts of compliant and
+breaching SLOs, their worst budget consumption and lowest coverage.
 
 Windows are ``(at - N days, at]`` with ``at`` rounded down to the minute.
 Each window is summed in SQL from the coarsest rows that fit it: whole UTC
@@ -74,6 +76,8 @@ class ReportSLO(msgspec.Struct, frozen=True, kw_only=True):
     team: str = ""
     tier: str = ""
     component: str = ""
+    category: str = ""
+    """The SLI category: its kind (availability, latency, ...)."""
 
 
 class WindowFigures(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,10 +113,11 @@ class SLOCompliance(msgspec.Struct, frozen=True, kw_only=True):
     daily: list[tuple[int, int, int]] = []
     """The trend line: ``(day_ts_ns, good, total)`` for each of the 90 UTC
     days before the report's day (days without rollups left out)."""
+    category: str = ""
 
 
 class GroupCompliance(msgspec.Struct, frozen=True, kw_only=True):
-    """A service or a team, per trailing window."""
+    """A service, team, component or SLI category, per trailing window."""
 
     name: str
     slos: int
@@ -126,6 +131,9 @@ class ComplianceReport(msgspec.Struct, frozen=True, kw_only=True):
     slos: list[SLOCompliance]
     services: list[GroupCompliance]
     teams: list[GroupCompliance]
+    components: list[GroupCompliance] = []
+    categories: list[GroupCompliance] = []
+    """By SLI category (availability, latency, ...)."""
     unknown_in_ledger: list[str] = []
     """``service/slo`` keys with rollups but no SLO in the SLO file."""
 
@@ -281,7 +289,7 @@ def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) 
             slo=slo.slo, service=slo.service, team=slo.team, tier=slo.tier,
             component=slo.component, objective=slo.objective, period=slo.period,
             period_window=_figures(slo.period, slo, ps, at, window(ps, at).get(key)),
-            windows=wins, daily=daily.get(key, []),
+            windows=wins, daily=daily.get(key, []), category=slo.category,
         ))
     known = {(s.slo, s.service) for s in slos}
     # every stored rollup also lands in the day table: it names every key
@@ -291,6 +299,8 @@ def build_report(db: sqlite3.Connection, slos: Sequence[ReportSLO], at_ns: int) 
         at_ts_ns=at, slos=out_slos,
         services=_groups(out_slos, lambda s: s.service),
         teams=_groups(out_slos, lambda s: s.team or "(no team)"),
+        components=_groups(out_slos, lambda s: s.component or "(no component)"),
+        categories=_groups(out_slos, lambda s: s.category or "(unknown)"),
         unknown_in_ledger=unknown,
     )
 
@@ -378,12 +388,17 @@ _ARROW = {"better": "↘ better", "worse": "↗ worse", "steady": "→ steady", 
 
 
 def render_markdown(report: ComplianceReport) -> str:
-    """A Markdown report: teams, services, then every SLO."""
+    """A Markdown report: teams, services, components (when the SLOs name
+    any), SLI categories, then every SLO."""
     lines = [f"# SLO compliance report — {_iso(report.at_ts_ns)}", ""]
     n = len(report.slos)
     met = sum(1 for s in report.slos if s.period_window.compliant)
     lines += [f"{n} SLOs; {met} meet their objective over their period.", ""]
-    for title, groups in (("Teams", report.teams), ("Services", report.services)):
+    sections = [("Teams", report.teams), ("Services", report.services)]
+    if any(s.component for s in report.slos):
+        sections.append(("Components", report.components))
+    sections.append(("SLI categories", report.categories))
+    for title, groups in sections:
         lines += [f"## {title}", "",
                   ("| name | SLOs | compliant 7d / 30d / 90d | breaching (30d) | worst budget "
                    "consumed (30d) | lowest coverage (30d) |"),
@@ -446,7 +461,7 @@ def load_report_slos(path: str) -> list[ReportSLO]:
                 slo=s.slo_id, service=s.service, objective=s.objective, period=p.text,
                 period_ns=p.length_ns if p.rolling else None, calendar=p.unit,
                 time_zone=p.time_zone, team=s.labels.team, tier=s.labels.tier,
-                component=s.labels.component))
+                component=s.labels.component, category=s.sli.kind))
         return out
     from ._importers import import_documents
     from ._rules import format_prom_duration
@@ -458,7 +473,8 @@ def load_report_slos(path: str) -> list[ReportSLO]:
             period=i.calendar or format_prom_duration(i.period_ns or 0),
             period_ns=i.period_ns, calendar=i.calendar or "", time_zone=i.time_zone,
             team=i.labels.get("team", ""), tier=i.labels.get("tier", ""),
-            component=i.labels.get("component", "")))
+            component=i.labels.get("component", ""),
+            category=getattr(i.sli, "kind", "ratio")))
     return out
 
 

@@ -25,7 +25,7 @@ slos:
     objective: 99.9
     period: 30d
     sli: {kind: availability, total: {}, good: {status: {lt: 500}}}
-    labels: {team: payments, tier: "1"}
+    labels: {team: payments, tier: "1", component: api}
   - name: latency
     service: checkout
     objective: 99
@@ -144,6 +144,16 @@ def test_json_report_figures_match_the_rollups(ledger: tuple[pathlib.Path, list[
     assert set(teams) == {"payments", "discovery"} and teams["payments"]["slos"] == 2
     w30 = {w["window"]: w for w in teams["payments"]["windows"]}["30d"]
     assert "checkout/availability" in w30["breaching"]
+    # components and SLI categories: the same figures, grouped by label and kind
+    components = {c["name"]: c for c in doc["components"]}
+    assert {n: c["slos"] for n, c in components.items()} == {"api": 1, "(no component)": 2}
+    categories = {c["name"]: c for c in doc["categories"]}
+    assert {n: c["slos"] for n, c in categories.items()} == {"availability": 2, "latency": 1}
+    for name, members in (("availability", [KEYS[0], KEYS[2]]), ("latency", [KEYS[1]])):
+        w30 = {w["window"]: w for w in categories[name]["windows"]}["30d"]
+        figures = [by_key[(slo, service)]["windows"][1] for slo, service, _ in members]
+        assert w30["max_budget_consumed"] == pytest.approx(max(f["budget_consumed"] for f in figures))
+        assert w30["compliant"] == sum(1 for f in figures if f["compliant"])
     assert doc["at"].startswith(dt.datetime.fromtimestamp(end / 1e9, dt.UTC).strftime("%Y-%m-%dT%H:%M"))
 
 
@@ -156,7 +166,7 @@ def test_markdown_report_lists_teams_services_and_slos(
     r = run_report("--store", str(path), "--slos", str(slos), "-o", str(out))
     assert r.returncode == 0, r.stderr
     text = out.read_text()
-    for heading in ("## Teams", "## Services", "## SLOs"):
+    for heading in ("## Teams", "## Services", "## Components", "## SLI categories", "## SLOs"):
         assert heading in text
     assert "| checkout | availability | payments | 99.9% | 30d |" in text
     assert "| search | availability | discovery | 99.5% | month |" in text
