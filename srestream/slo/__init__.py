@@ -10,6 +10,7 @@ from ._alerting import (
     default_alert_windows,
     detection_time_ns,
 )
+from ._attribution import IncidentBudget, IncidentSLOBudget, attribute_incidents
 from ._backtest import (
     BacktestHistory,
     BacktestPage,
@@ -49,7 +50,14 @@ from ._policy import (
 )
 from ._promql_sli import StreamingRefusal, streaming_slo, streaming_slo_set
 from ._records import Alert, AlertState, Budget, SliRollup
-from ._report import ComplianceReport, build_report, load_report_slos, render_json, render_markdown
+from ._report import (
+    ComplianceReport,
+    ReportSLO,
+    build_report,
+    load_report_slos,
+    render_json,
+    render_markdown,
+)
 from ._rules import build_rule_groups, render_rules
 from ._spec import (
     AlertingSpec,
@@ -92,12 +100,15 @@ __all__ = [
     "GateDecision",
     "GroundTruth",
     "ImportedSLO",
+    "IncidentBudget",
+    "IncidentSLOBudget",
     "Journey",
     "Period",
     "PolicyAction",
     "PolicyRule",
     "PolicyTracker",
     "Refusal",
+    "ReportSLO",
     "SLILabels",
     "SLISpec",
     "SLOSet",
@@ -110,6 +121,7 @@ __all__ = [
     "StreamingRefusal",
     "TruthIncident",
     "alert_windows",
+    "attribute_incidents",
     "backtest",
     "budget_policy_actions",
     "build_dashboards",

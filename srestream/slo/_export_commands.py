@@ -2,8 +2,9 @@
 
 * ``srestream rules SLOFILE [-o FILE]``: Prometheus recording and alerting
   rules for the SLOs of a Sloth or OpenSLO file (PromQL SLIs);
-* ``srestream report --store FILE --slos FILE``: the compliance report
-  (Markdown or JSON) computed from the budget ledger;
+* ``srestream report --store FILE --slos FILE [--incidents FILE]``: the
+  compliance report (Markdown or JSON) computed from the budget ledger,
+  with the budget each incident consumed when given incidents;
 * ``srestream dashboards SLOFILE --out DIR``: one Grafana dashboard JSON
   per service, over srestream's status metrics or the exported rules;
 * ``srestream backtest HISTORY... --slos FILE --truth FILE``: alert rules
@@ -62,6 +63,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                      help="report as of this time (RFC 3339 or epoch seconds); default: the "
                      "end of the newest rollup in the ledger")
     rep.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    rep.add_argument("--incidents", metavar="FILE",
+                     help="an incidents file (postmortems: id, service, start, end, affected...) "
+                     "or a sim truth.json: adds the error budget each incident consumed, per SLO "
+                     "of its service and affected services")
     rep.set_defaults(func=_cmd_report)
 
     d = subparsers.add_parser(
