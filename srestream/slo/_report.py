@@ -51,7 +51,6 @@ __all__ = [
     "WindowFigures",
     "build_report",
     "load_report_slos",
-    "render_incidents_markdown",
     "render_json",
     "render_markdown",
     "run_report_command",
@@ -404,7 +403,7 @@ _ARROW = {"better": "↘ better", "worse": "↗ worse", "steady": "→ steady", 
 def render_markdown(report: ComplianceReport, incidents: Sequence[Any] | None = None) -> str:
     """A Markdown report: teams, services, components (when the SLOs name
     any), SLI categories, then every SLO; with ``incidents``, an
-    ``Incidents`` section last (see :func:`render_incidents_markdown`)."""
+    ``Incidents`` section last (see :mod:`._attribution`)."""
     lines = [f"# SLO compliance report — {_iso(report.at_ts_ns)}", ""]
     n = len(report.slos)
     met = sum(1 for s in report.slos if s.period_window.compliant)
@@ -448,48 +447,10 @@ def render_markdown(report: ComplianceReport, incidents: Sequence[Any] | None = 
                   + ", ".join(report.unknown_in_ledger)]
     text = "\n".join(lines) + "\n"
     if incidents is not None:
+        from ._attribution import render_incidents_markdown
+
         text += "\n" + render_incidents_markdown(incidents)
     return text
-
-
-def _span(start: int, end: int) -> str:
-    return f"{_iso(start)} → {_iso(end)}"
-
-
-def render_incidents_markdown(incidents: Sequence[Any]) -> str:
-    """The ``Incidents`` section: per incident and SLO, the events inside
-    it, the share of the period's budget they consumed, their share of all
-    the period consumed, and minutes of full outage equivalent."""
-    lines = ["## Incidents", ""]
-    if not incidents:
-        return "\n".join([*lines, "No incident in the incidents file.", ""])
-    lines += [("| incident | interval | service | SLO | role | period | bad / total inside | "
-               "budget consumed | share of the period's consumption | outage minutes | notes |"),
-              "|---|---|---|---|---|---|---:|---:|---:|---:|---|"]
-    for inc in incidents:
-        head = f"| {inc.incident_id} | {_span(inc.start_ts_ns, inc.end_ts_ns)} "
-        for r in inc.slos:
-            notes = []
-            if r.budgeting == "timeslices":
-                notes.append("time slices")
-            if (r.counted_start_ts_ns, r.counted_end_ts_ns) != (inc.start_ts_ns, inc.end_ts_ns):
-                notes.append(f"counted {_span(r.counted_start_ts_ns, r.counted_end_ts_ns)}")
-            if r.hour_resolution_edges:
-                notes.append("at hour resolution: " + ", ".join(r.hour_resolution_edges))
-            if r.overlaps:
-                notes.append("overlaps " + ", ".join(r.overlaps))
-            share = "—" if r.share_of_period_consumption is None \
-                else f"{100 * r.share_of_period_consumption:.1f}%"
-            lines.append(
-                f"{head}| {r.service} | {r.slo} | {r.role} | {r.period} "
-                f"({_iso(r.period_start_ts_ns)[:10]} → {_iso(r.period_end_ts_ns)[:10]}) | "
-                f"{r.bad} / {r.total} | {100 * r.budget_consumed:.2f}% | {share} | "
-                f"{r.outage_minutes:.1f} | {'; '.join(notes) or '—'} |")
-        for svc in inc.no_slo:
-            what = f"no SLO named {inc.slo_filter}" if inc.slo_filter else "no SLO"
-            role = "service" if svc == inc.service else "affected"
-            lines.append(f"{head}| {svc} | {what} | {role} | — | — | — | — | — | — |")
-    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ inputs
