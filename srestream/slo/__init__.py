@@ -1,7 +1,8 @@
 """srestream.slo: SLO specs (and OpenSLO/Sloth importers), event-time SLI
 windows, error budgets, multi-window multi-burn-rate alerts, forecasts,
 budget policies, the budget ledger, compliance reports, Prometheus rules and
-Grafana dashboards; SLO discovery from traces."""
+Grafana dashboards; SLO discovery from traces; governance (reviews, approved
+changes, a hash-chained audit trail)."""
 
 from ._alerting import (
     AlertWindow,
@@ -36,11 +37,33 @@ from ._discovery import (
     read_trace_files,
 )
 from ._forecast import Forecast, forecast_exhaustion
+from ._governance import (
+    AuditEntry,
+    AuditVerification,
+    GovernanceStore,
+    Proposal,
+    ReviewRecord,
+    default_store_path,
+    open_governance_store,
+)
+from ._governance_changes import (
+    ApprovalRefused,
+    ReviewDue,
+    approve_proposal,
+    effective_slos,
+    parse_changes,
+    propose_change,
+    record_review,
+    reject_proposal,
+    review_schedule,
+)
+from ._governance_yaml import ApplyResult, apply_approved
 from ._ground_truth import GroundTruth, TruthIncident, load_ground_truth, parse_ground_truth
 from ._importers import ImportedSLO, import_documents, import_openslo, import_sloth, load_slo_file
 from ._ledger import BudgetLedger, BudgetLedgerSink
 from ._policy import (
     BudgetGate,
+    GateAudit,
     GateDecision,
     PolicyAction,
     PolicyTracker,
@@ -64,6 +87,7 @@ from ._spec import (
     AlertWindowSpec,
     Period,
     PolicyRule,
+    ReviewSpec,
     SLILabels,
     SLISpec,
     SLOSet,
@@ -83,6 +107,10 @@ __all__ = [
     "AlertWindow",
     "AlertWindowSpec",
     "AlertingSpec",
+    "ApplyResult",
+    "ApprovalRefused",
+    "AuditEntry",
+    "AuditVerification",
     "BacktestHistory",
     "BacktestPage",
     "BacktestReport",
@@ -97,7 +125,9 @@ __all__ = [
     "ComplianceReport",
     "Discovery",
     "Forecast",
+    "GateAudit",
     "GateDecision",
+    "GovernanceStore",
     "GroundTruth",
     "ImportedSLO",
     "IncidentBudget",
@@ -107,8 +137,12 @@ __all__ = [
     "PolicyAction",
     "PolicyRule",
     "PolicyTracker",
+    "Proposal",
     "Refusal",
     "ReportSLO",
+    "ReviewDue",
+    "ReviewRecord",
+    "ReviewSpec",
     "SLILabels",
     "SLISpec",
     "SLOSet",
@@ -121,6 +155,8 @@ __all__ = [
     "StreamingRefusal",
     "TruthIncident",
     "alert_windows",
+    "apply_approved",
+    "approve_proposal",
     "attribute_incidents",
     "backtest",
     "budget_policy_actions",
@@ -131,8 +167,10 @@ __all__ = [
     "burn_rate_factor",
     "dedup_key",
     "default_alert_windows",
+    "default_store_path",
     "detection_time_ns",
     "discover_slos",
+    "effective_slos",
     "find_journeys",
     "forecast_exhaustion",
     "import_documents",
@@ -144,10 +182,15 @@ __all__ = [
     "load_slo_file",
     "load_slos",
     "objective_variant",
+    "open_governance_store",
+    "parse_changes",
     "parse_ground_truth",
     "parse_period",
     "parse_slos",
+    "propose_change",
     "read_trace_files",
+    "record_review",
+    "reject_proposal",
     "render_backtest_json",
     "render_backtest_markdown",
     "render_dashboard",
@@ -155,6 +198,7 @@ __all__ = [
     "render_markdown",
     "render_rules",
     "replay_history",
+    "review_schedule",
     "score_variant",
     "sli_windows",
     "slo_status_metrics",

@@ -7,6 +7,8 @@ Pipeline shape::
                    allowed_lateness: 30s}
       burn_rate:  {type: burn_rate, inputs: [windows], slos: slos/demo.yaml}
       policy:     {type: budget_policy, inputs: [burn_rate], slos: slos/demo.yaml}
+      # governance: slos/demo.governance.sqlite  on each of the three: the SLOs
+      # in effect when the pipeline starts (approved changes applied)
     sinks:
       out:        {type: directory, inputs: [burn_rate, policy]}   # alerts.jsonl, budgets.jsonl
       late:       {type: directory, inputs: [windows.late], path: late}
@@ -15,6 +17,7 @@ Pipeline shape::
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .._component import BuildContext, SinkConfig, StageConfig
@@ -23,6 +26,7 @@ from .._errors import ConfigError, Problem
 from .._registry import register
 from ._alerting import MINUTE_NS
 from ._burn import BurnRateDetector
+from ._governance_changes import effective_slos
 from ._policy import PolicyTracker
 from ._spec import SLOSet, load_slos
 from ._status import SloStatusWriter
@@ -31,8 +35,18 @@ from ._windows import SliWindows
 __all__ = ["BudgetPolicyStage", "BurnRateStage", "SliWindowsStage", "SloStatusSink"]
 
 
-def _load(ctx: BuildContext, path: str) -> SLOSet:
-    return load_slos(ctx.resolve(path))
+def _load(ctx: BuildContext, path: str, governance: str) -> SLOSet:
+    """The SLO file, or with a governance store the SLOs in effect now
+    (changes approved there applied; see ``_governance_changes``)."""
+    if not governance:
+        return load_slos(ctx.resolve(path))
+    store = ctx.resolve(governance)
+    if not os.path.exists(store):
+        raise ConfigError([Problem(f"$.stages.{ctx.component_id}.governance",
+                                   f"no governance store at {store}")])
+    return effective_slos(ctx.resolve(path), store, ctx.clock.now_ns())
+
+
 
 
 def _check_resolution(resolution: Duration, where: str) -> None:
@@ -60,6 +74,9 @@ class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows")
     """The SLO file (YAML), relative to the pipeline file: srestream's own, or a Sloth
     (``version: prometheus/v1``) or OpenSLO (``apiVersion: openslo/v1``) spec whose PromQL
     counter ratios are counted from metric samples (see docs/slo.md)."""
+    governance: str = ""
+    """A governance store (SQLite, relative to the pipeline file): the SLOs in effect when the
+    pipeline starts, with the changes approved there (see docs/slo.md, Governance)."""
     resolution: Duration = Duration(MINUTE_NS)
     """Bucket length (one minute: the alert windows' resolution)."""
     allowed_lateness: Duration = Duration(0)
@@ -68,7 +85,7 @@ class SliWindowsStage(StageConfig, frozen=True, kw_only=True, tag="sli_windows")
     def build(self, ctx: BuildContext) -> SliWindows:
         _check_resolution(self.resolution, ctx.component_id)
         return SliWindows(
-            _load(ctx, self.slos),
+            _load(ctx, self.slos, self.governance),
             resolution_ns=self.resolution.ns,
             allowed_lateness_ns=self.allowed_lateness.ns,
             outputs=ctx.outputs,
@@ -92,6 +109,9 @@ class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
     side_outputs = ("deadletter",)
     slos: str
     """The SLO file (YAML), relative to the pipeline file; the same as the windows stage's."""
+    governance: str = ""
+    """A governance store (SQLite, relative to the pipeline file): the SLOs in effect when the
+    pipeline starts, with the changes approved there (see docs/slo.md, Governance)."""
     resolution: Duration = Duration(MINUTE_NS)
     """Must equal the windows stage's resolution."""
     budget_interval: Duration = Duration(60 * MINUTE_NS)
@@ -109,7 +129,7 @@ class BurnRateStage(StageConfig, frozen=True, kw_only=True, tag="burn_rate"):
         if problems:
             raise ConfigError(problems)
         return BurnRateDetector(
-            _load(ctx, self.slos),
+            _load(ctx, self.slos, self.governance),
             resolution_ns=self.resolution.ns,
             budget_interval_ns=self.budget_interval.ns,
             forecast_step_ns=self.forecast_step.ns,
@@ -125,9 +145,12 @@ class BudgetPolicyStage(StageConfig, frozen=True, kw_only=True, tag="budget_poli
 
     slos: str
     """The SLO file (YAML) holding the budget policies."""
+    governance: str = ""
+    """A governance store (SQLite, relative to the pipeline file): the SLOs in effect when the
+    pipeline starts, with the changes approved there (see docs/slo.md, Governance)."""
 
     def build(self, ctx: BuildContext) -> PolicyTracker:
-        return PolicyTracker(_load(ctx, self.slos))
+        return PolicyTracker(_load(ctx, self.slos, self.governance))
 
 
 @register("Keep a Prometheus text file of SLO status (budgets, burn rates, firing alerts).")
@@ -141,8 +164,6 @@ class SloStatusSink(SinkConfig, frozen=True, kw_only=True, tag="slo_status"):
     """The metrics file, relative to the pipeline file (or to --out)."""
 
     def build(self, ctx: BuildContext) -> Any:
-        import os
-
         path = os.path.join(ctx.out_dir, self.path) if ctx.out_dir and not os.path.isabs(self.path) else ctx.resolve(self.path)
         return SloStatusWriter(path)
 

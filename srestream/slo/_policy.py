@@ -23,7 +23,7 @@ import bisect
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,6 +33,7 @@ from ._spec import PolicyRule, SLOSet, SLOSpec
 
 __all__ = [
     "BudgetGate",
+    "GateAudit",
     "GateDecision",
     "PolicyAction",
     "budget_policy_actions",
@@ -78,15 +79,26 @@ def triggered_rules(rules: Iterable[PolicyRule], budget_remaining: float) -> lis
     return [r for r in rules if pct <= r.remaining_at_most]
 
 
+class GateAudit(Protocol):
+    """Where gate decisions are recorded (the governance store)."""
+
+    def record_gate_decision(self, decision: GateDecision, *, actor: str = "") -> Any: ...
+
+
 class BudgetGate:
     """Deployment gate over a history of budget records.
 
     ``deployment_allowed(service, at_ns)`` looks at the latest budget record
-    at or before ``at_ns`` of each SLO of the service.
+    at or before ``at_ns`` of each SLO of the service.  Given ``audit`` (a
+    :class:`~srestream.slo.GovernanceStore`), every decision is appended to
+    its audit trail, ``actor`` naming who asked.
     """
 
-    def __init__(self, slos: SLOSet, budgets: Iterable[Budget]) -> None:
+    def __init__(self, slos: SLOSet, budgets: Iterable[Budget], *, audit: GateAudit | None = None,
+                 actor: str = "") -> None:
         self.slos = slos
+        self.audit = audit
+        self.actor = actor
         self._history: dict[tuple[str, str], tuple[list[int], list[Budget]]] = {}
         for b in sorted(budgets, key=lambda b: b.ts_ns):
             ts, recs = self._history.setdefault((b.slo, b.service), ([], []))
@@ -101,6 +113,12 @@ class BudgetGate:
         return h[1][i - 1] if i else None
 
     def deployment_allowed(self, service: str, at_ns: int) -> GateDecision:
+        decision = self._decide(service, at_ns)
+        if self.audit is not None:
+            self.audit.record_gate_decision(decision, actor=self.actor)
+        return decision
+
+    def _decide(self, service: str, at_ns: int) -> GateDecision:
         specs = self.slos.for_service(service)
         if not specs:
             return GateDecision(

@@ -20,16 +20,23 @@ An SLO file::
         alerting:
           tiers: [page, ticket]
           severities: {page: critical, ticket: warning}
+        review:                    # optional governance (see _governance)
+          owner: alice             # who reviews it; may approve proposed changes
+          cadence: 90d             # next review due = last review + cadence
+          last_reviewed: 2026-10-01
+          approvers: [bob]         # others who may approve changes
 
 Validation reports every problem at once, each with its JSON path
 (``$.slos[2].objective``): unknown or missing fields, wrong types, duplicate
 names, two objectives for one SLI and period, an objective outside
 (0, 100), an unknown SLI kind or record field, a missing good or total
-predicate, a period shorter than its alert windows, an unknown time zone.
+predicate, a period shorter than its alert windows, an unknown time zone,
+a review without owner or with a cadence under a day.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Any, Final, Literal
 
 import msgspec
@@ -56,6 +63,7 @@ __all__ = [
     "AlertingSpec",
     "Period",
     "PolicyRule",
+    "ReviewSpec",
     "SLILabels",
     "SLISpec",
     "SLOSet",
@@ -261,6 +269,19 @@ class Period(msgspec.Struct, frozen=True, kw_only=True):
     time_zone: str = "UTC"
 
 
+class ReviewSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Who reviews an SLO and how often (SPEC 3.6 governance).  The next
+    review is due ``cadence`` after the last one: ``last_reviewed`` here, or
+    a later review or approved change recorded in the governance store.
+    ``owner`` and ``approvers`` are the people who may approve a proposed
+    change to the SLO (never the change's own proposer)."""
+
+    owner: str
+    cadence: Duration
+    last_reviewed: datetime.date | None = None
+    approvers: list[str] = []
+
+
 class SLOSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One SLO of one service."""
 
@@ -274,6 +295,7 @@ class SLOSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     labels: SLILabels = SLILabels()
     alerting: AlertingSpec = AlertingSpec()
     budget_policy: list[PolicyRule] | None = None
+    review: ReviewSpec | None = None
 
     @property
     def objective_ratio(self) -> float:

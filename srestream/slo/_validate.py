@@ -34,6 +34,7 @@ from ._spec import (
     AlertWindowSpec,
     Period,
     PolicyRule,
+    ReviewSpec,
     SLILabels,
     SLISpec,
     SLOSet,
@@ -140,9 +141,16 @@ def _decode_slo(raw: Any, path: str, problems: list[Problem], file: str) -> SLOS
                 problems.extend(_check_policy_rule(rule, f"{p}[{j}]", file))
         return rules
 
+    def review(v: Any, p: str) -> Any:
+        spec = _decode_struct(v, ReviewSpec, p, problems, file)
+        if spec is not None:
+            problems.extend(_check_review(spec, p, file))
+        return spec
+
     return _decode_struct(  # type: ignore[no-any-return]
         raw, SLOSpec, path, problems, file,
-        {"sli": sli, "labels": labels, "alerting": alerting, "budget_policy": policy},
+        {"sli": sli, "labels": labels, "alerting": alerting, "budget_policy": policy,
+         "review": review},
     )
 
 
@@ -232,6 +240,24 @@ def _check_policy_rule(rule: PolicyRule, path: str, file: str) -> list[Problem]:
         )
     if not -100.0 <= rule.remaining_at_most <= 100.0:
         out.append(Problem(f"{path}.remaining_at_most", "must be a percent in [-100, 100]", file))
+    return out
+
+
+def _check_review(review: ReviewSpec, path: str, file: str) -> list[Problem]:
+    """An owner, a cadence of at least a day, named approvers listed once."""
+    out = []
+    if not review.owner.strip():
+        out.append(Problem(f"{path}.owner", "must name who reviews this SLO", file))
+    if review.cadence.ns < 86_400_000_000_000:
+        out.append(Problem(f"{path}.cadence", f"a review cadence of {review.cadence} is under a day "
+                                              "(e.g. 30d, 90d)", file))
+    seen: set[str] = set()
+    for i, name in enumerate(review.approvers):
+        if not name.strip():
+            out.append(Problem(f"{path}.approvers[{i}]", "must not be empty", file))
+        elif name in seen:
+            out.append(Problem(f"{path}.approvers[{i}]", f"{name!r} is listed twice", file))
+        seen.add(name)
     return out
 
 
@@ -434,6 +460,8 @@ def _check_slos(
         if not parts_checked:
             problems.extend(_check_sli(slo.sli, f"{path}.sli", file))
             problems.extend(_check_alerting(slo.alerting, period, f"{path}.alerting", file))
+        if slo.review is not None and not parts_checked:
+            problems.extend(_check_review(slo.review, f"{path}.review", file))
         if slo.budget_policy is not None and not parts_checked:
             for j, rule in enumerate(slo.budget_policy):
                 problems.extend(_check_policy_rule(rule, f"{path}.budget_policy[{j}]", file))
