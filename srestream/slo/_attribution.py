@@ -269,7 +269,10 @@ def attribute_incidents(db: sqlite3.Connection, slos: Sequence[ReportSLO],
 
     def charged(inc: TruthIncident) -> list[tuple[ReportSLO, str]]:
         out = []
-        for svc, role in ((inc.service, "service"), *((a, "affected") for a in inc.affected)):
+        roles = {inc.service: "service"}
+        for a in inc.affected:
+            roles.setdefault(a, "affected")  # a service listed as its own dependent: once
+        for svc, role in roles.items():
             out += [(s, role) for s in by_service.get(svc, ()) if not inc.slo or s.slo == inc.slo]
         return out
 
@@ -286,7 +289,7 @@ def attribute_incidents(db: sqlite3.Connection, slos: Sequence[ReportSLO],
             ks = sums.get(key) or sums.setdefault(key, _KeySums(db, *key))
             rows += [_row(ks, slo, role, inc, ps, pe, shared)
                      for ps, pe in _periods(slo, inc.start_ts_ns, inc.end_ts_ns)]
-        services = (inc.service, *inc.affected)
+        services = dict.fromkeys((inc.service, *inc.affected))
         result.append(IncidentBudget(
             incident_id=inc.incident_id, service=inc.service, start_ts_ns=inc.start_ts_ns,
             end_ts_ns=inc.end_ts_ns, summary=inc.summary, affected=list(inc.affected),
