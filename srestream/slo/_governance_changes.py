@@ -52,6 +52,7 @@ __all__ = [
     "apply_changes",
     "approve_proposal",
     "approvers_of",
+    "check_proposal",
     "effective_document",
     "effective_slos",
     "find_slo",
@@ -292,17 +293,26 @@ def propose_change(store: GovernanceStore, slo_file: str, slo_id: str, changes: 
     if problems:
         raise ConfigError(problems)
     path = os.path.abspath(slo_file)
-    doc = effective_document(read_slo_document(path), store.proposals(state="approved"), now)
-    slo = find_slo(parse_slos(doc, file=path), slo_id)
+    subject, before = check_proposal(path, slo_id, changes, store.proposals(state="approved"), now)
+    return store.add_proposal(subject=subject, slo_file=path, changes=changes, before=before,
+                              proposer=by, reason=reason, ts_ns=now)
+
+
+def check_proposal(slo_file: str, slo_id: str, changes: dict[str, Any], approved: Sequence[Proposal],
+                   at_ns: int) -> tuple[str, dict[str, Any]]:
+    """Check a change against the SLOs in effect at ``at_ns``: raise
+    :class:`ConfigError` with every problem (each with its path), else
+    return the SLO's subject and the values the change replaces."""
+    doc = effective_document(read_slo_document(slo_file), approved, at_ns)
+    slo = find_slo(parse_slos(doc, file=slo_file), slo_id)
     subject = slo_subject(slo)
     before = _current(doc, subject, changes)
     same = [k for k, v in changes.items() if before[k] == v]
     if same:
-        raise ConfigError([Problem(f"--set {k}", f"{subject} already has {k} = {changes[k]!r}: nothing to change",
-                                   path) for k in same])
-    _validate_change(doc, subject, changes, path)
-    return store.add_proposal(subject=subject, slo_file=path, changes=changes, before=before,
-                              proposer=by, reason=reason, ts_ns=now)
+        raise ConfigError([Problem(f"--set {k}", f"{subject} already has {k} = {changes[k]!r}: "
+                                                 "nothing to change", slo_file) for k in same])
+    _validate_change(doc, subject, changes, slo_file)
+    return subject, before
 
 
 def approvers_of(slo: SLOSpec) -> list[str] | None:

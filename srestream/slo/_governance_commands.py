@@ -34,6 +34,7 @@ from ._governance import AuditEntry, GovernanceStore, Proposal, default_store_pa
 from ._governance_changes import (
     ApprovalRefused,
     approve_proposal,
+    check_proposal,
     effective_document,
     effective_slos,
     parse_changes,
@@ -226,6 +227,8 @@ def _describe(p: Proposal) -> str:
 
 def _cmd_propose(args: argparse.Namespace) -> int:
     changes = parse_changes(args.changes)
+    if not os.path.exists(_store_path(args)):  # no store for a proposal that is refused
+        check_proposal(os.path.abspath(args.slo_file), args.slo_id, changes, (), time.time_ns())
     with _open(args, create=True) as store:
         p = propose_change(store, args.slo_file, args.slo_id, changes, by=args.by, reason=args.reason)
     print(_describe(p))
