@@ -149,6 +149,17 @@ def _store_path(args: argparse.Namespace) -> str:
     return default_store_path(slo_file)
 
 
+def _existing_store(args: argparse.Namespace) -> str | None:
+    """The store to read, None when the default one was never created; a
+    ``--store`` given explicitly must exist (a typo is not an empty store)."""
+    path = _store_path(args)
+    if os.path.exists(path):
+        return path
+    if args.store:
+        raise ConfigError([Problem("--store", f"no governance store at {path}")])
+    return None
+
+
 def _open(args: argparse.Namespace, *, create: bool) -> GovernanceStore:
     return GovernanceStore(_store_path(args), create=create)
 
@@ -182,8 +193,8 @@ def _cmd_reviews(args: argparse.Namespace) -> int:
         within = parse_duration(args.within)
     except ValueError as exc:
         raise ConfigError([Problem("--within", str(exc))]) from exc
-    path = _store_path(args)
-    store = GovernanceStore(path, create=False) if os.path.exists(path) else None
+    path = _existing_store(args)
+    store = GovernanceStore(path, create=False) if path else None
     try:
         slos = effective_slos(args.slo_file, store, at)
         rows = review_schedule(slos, store, at, within_ns=within)
@@ -262,8 +273,8 @@ def _cmd_reject(args: argparse.Namespace) -> int:
 
 
 def _cmd_proposals(args: argparse.Namespace) -> int:
-    path = _store_path(args)
-    if not os.path.exists(path):
+    path = _existing_store(args)
+    if path is None:
         rows: list[Proposal] = []
     else:
         with GovernanceStore(path, create=False) as store:
@@ -302,9 +313,9 @@ def _cmd_effective(args: argparse.Namespace) -> int:
     import yaml
 
     at = _parse_time(args.at, "--at")
-    path = _store_path(args)
+    path = _existing_store(args)
     doc = read_slo_document(args.slo_file)
-    if not os.path.exists(path):
+    if path is None:
         effective_slos(args.slo_file)  # validates (raises with every problem otherwise)
     else:
         with GovernanceStore(path, create=False) as store:

@@ -239,9 +239,12 @@ def test_proposals_are_validated_with_every_problem_and_its_path(slo_file: pathl
     assert code == 2 and "SLO_ID: no SLO 'search/nope'" in err
     code, _, err = cli(capsys, "slo", "approve", "7", "--by", "bob", "--slos", str(slo_file))
     assert code == 2 and "no governance store" in err
-    # Nothing invalid was recorded.
+    # Nothing invalid was recorded (the default store was not even created) ...
     code, out, _ = cli(capsys, "slo", "proposals", "--slos", str(slo_file), "--json")
     assert json.loads(out) == []
+    # ... but a store named explicitly must exist.
+    code, _, err = cli(capsys, "slo", "reviews", str(slo_file), "--store", str(slo_file) + ".typo")
+    assert code == 2 and "--store: no governance store at" in err
 
 
 def test_a_bad_review_block_is_refused_with_its_path(tmp_path: pathlib.Path,
