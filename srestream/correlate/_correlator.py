@@ -53,6 +53,7 @@ REQUEST_ID_ATTRS = ("request_id", "http.request_id", "request.id", "correlation_
 
 _REQ = "\x00req:"  # key prefix of request groups (cannot collide with a trace id)
 _SCAN_LIMIT = 512  # spans of one service looked at per time-window link
+_NEVER_BEFORE = -(1 << 63)  # "something may be due at any time" (before the first record)
 _BY_REQUEST: str = LinkMethod.REQUEST_ID
 
 
@@ -158,6 +159,9 @@ class TraceCorrelator:
         self._heap: list[tuple[int, str, int]] = []
         self._req: dict[str, str] = {}
         self._orphans: deque[tuple[int, LogRecord]] = deque()
+        self._due = _NEVER_BEFORE
+        """No event time below this has anything to close (a trace, a
+        pending log, a bucket): records below it only move the watermark."""
         self._index: dict[str, deque[Span]] = {}  # recent spans per service
         self.counters: dict[str, int] = dict.fromkeys(
             ("traces_closed", "traces_truncated", "late", "unlinked_logs",
@@ -180,20 +184,26 @@ class TraceCorrelator:
             if t is Span:
                 ts = rec.end_ts_ns
                 if ts > w:
-                    mark = len(out)
-                    advance(ts, out)
                     w = ts
-                    if forward and len(out) > mark:
-                        derived.extend(out[mark:])
+                    if ts < self._due:
+                        self.watermark = ts  # nothing due yet: no call
+                    else:
+                        mark = len(out)
+                        advance(ts, out)
+                        if forward and len(out) > mark:
+                            derived.extend(out[mark:])
                 add_span(rec)
             elif t is LogRecord:
                 ts = rec.ts_ns
                 if ts > w:
-                    mark = len(out)
-                    advance(ts, out)
                     w = ts
-                    if forward and len(out) > mark:
-                        derived.extend(out[mark:])
+                    if ts < self._due:
+                        self.watermark = ts
+                    else:
+                        mark = len(out)
+                        advance(ts, out)
+                        if forward and len(out) > mark:
+                            derived.extend(out[mark:])
                 add_log(rec)
             if forward:
                 out.append(rec)
@@ -238,6 +248,19 @@ class TraceCorrelator:
             stats.begin(ts)
         elif closed + self._bucket_delay <= ts:
             stats.close(ts - self.idle_timeout_ns, out)
+        self._set_due()
+
+    def _set_due(self) -> None:
+        """The least event time at which :meth:`_advance` has work: the first
+        trace deadline, the first pending log, the next bucket to close.
+        (Stale heap entries only make it earlier than needed.)"""
+        heap, orphans, closed = self._heap, self._orphans, self.stats.closed_upto
+        due = _NEVER_BEFORE if closed is None else closed + self._bucket_delay
+        if heap and heap[0][0] < due:
+            due = heap[0][0]
+        if orphans and orphans[0][0] < due:
+            due = orphans[0][0]
+        self._due = due
 
     def _late(self, rec: Any, ts: int) -> bool:
         w = self.watermark
@@ -254,6 +277,8 @@ class TraceCorrelator:
         tr = _Trace(key, trace_id, self._serial, ts, ts + self.idle_timeout_ns)
         self._open[key] = tr
         heapq.heappush(self._heap, (tr.deadline, key, tr.serial))
+        if tr.deadline < self._due:
+            self._due = tr.deadline
         return tr
 
     def _touch(self, tr: _Trace, ts: int) -> None:
@@ -326,6 +351,8 @@ class TraceCorrelator:
                 return
             if self.time_window_ns > 0 and log.service and log.level >= self.time_window_min_level:
                 self._orphans.append((ts + self.time_window_ns, log))
+                if ts + self.time_window_ns < self._due:
+                    self._due = ts + self.time_window_ns
             else:
                 self.counters["unlinked_logs"] += 1
         st = self.stats.service(ts, log.service)
@@ -583,6 +610,7 @@ class TraceCorrelator:
         self._index = {k: deque(v, maxlen=self.max_indexed) for k, v in s.index.items()}
         self.stats.restore(s.stats)
         self.counters.update(s.counters)
+        self._set_due()
 
 
 async def correlate_traces(
