@@ -280,17 +280,12 @@ BatchBuilder = Callable[
 ]
 
 
-def compile_struct_batch(
-    norm: Normalizer, keys: Sequence[str], fields: Sequence[str], what: str
-) -> BatchBuilder | None:
-    """A batch loop over decoded Structs whose attribute ``fields[i]`` holds
-    source key ``keys[i]`` (``msgspec.UNSET`` when a line lacks it).
-
-    Output equals what :meth:`Normalizer.record` makes of the same line as
-    a dict whose keys are in sorted order (the JSON dict path sorts for this
-    reason), so which path a line takes never shows.  None when a key needs
-    the generic path (trace headers) or two keys map to one field.
-    """
+def _split_keys(
+    norm: Normalizer, keys: Sequence[str], fields: Sequence[str]
+) -> tuple[dict[int, tuple[str, int]], list[tuple[str, str]]] | None:
+    """(target index -> (key, latency unit), unmapped (key, attribute)) of a
+    learned key set; None when a key needs the generic path (trace
+    headers) or two keys map to one field."""
     mapped: dict[int, tuple[str, int]] = {}
     extras: list[tuple[str, str]] = []
     for key, fname in zip(keys, fields):
@@ -302,6 +297,33 @@ def compile_struct_batch(
         if ti in _GENERIC_ONLY or ti in mapped:
             return None
         mapped[ti] = (key, unit)
+    return mapped, extras
+
+
+def _attrs_lines(extras: Sequence[tuple[str, str]]) -> list[str]:
+    """Generated lines keeping the unmapped keys a line has in ``attrs`` (sorted)."""
+    out: list[str] = []
+    for key, fname in sorted(extras):
+        out += [f"            x = k.{fname}", "            if x is not _UNSET:",
+                f"                attrs[{key!r}] = x"]
+    return out
+
+
+def compile_struct_batch(
+    norm: Normalizer, keys: Sequence[str], fields: Sequence[str], what: str
+) -> BatchBuilder | None:
+    """A batch loop over decoded Structs whose attribute ``fields[i]`` holds
+    source key ``keys[i]`` (``msgspec.UNSET`` when a line lacks it).
+
+    Output equals what :meth:`Normalizer.record` makes of the same line as
+    a dict whose keys are in sorted order (the JSON dict path sorts for this
+    reason), so which path a line takes never shows.  None when a key needs
+    the generic path (trace headers) or two keys map to one field.
+    """
+    split = _split_keys(norm, keys, fields)
+    if split is None:
+        return None
+    mapped, extras = split
     attr_of = dict(zip(keys, fields))
     ns = _namespace(norm)
     body = _body(norm, mapped, lambda key: [f"x = k.{attr_of[key]}"], "attrs", ns)
@@ -313,10 +335,7 @@ def compile_struct_batch(
         "        try:",
         "            attrs = {}",
     ]
-    for key, fname in sorted(extras):
-        lines.append(f"            x = k.{fname}")
-        lines.append("            if x is not _UNSET:")
-        lines.append(f"                attrs[{key!r}] = x")
+    lines += _attrs_lines(extras)
     lines += _indent(body, 12)
     lines += [
         "        except ValueError as exc:",
@@ -341,17 +360,10 @@ def compile_typed_batch(
     a line that does not fit the types fails the decode and goes the
     relaxed way, which makes the same record of it.
     """
-    mapped: dict[int, tuple[str, int]] = {}
-    extras: list[tuple[str, str]] = []
-    for key, fname in zip(keys, fields):
-        e = norm._keymap.get(key)
-        if e is None:
-            extras.append((key, fname))
-            continue
-        ti, _, unit = e
-        if ti in _GENERIC_ONLY or ti in mapped:
-            return None
-        mapped[ti] = (key, unit)
+    split = _split_keys(norm, keys, fields)
+    if split is None:
+        return None
+    mapped, extras = split
     attr_of = dict(zip(keys, fields))
     defaults = {T_SERVICE: norm.default_service, T_ENV: norm.default_environment}
     spec: list[tuple[str, Any, Any]] = []
@@ -377,11 +389,7 @@ def compile_typed_batch(
         "        try:",
         "            attrs = {}",
     ]
-    add = lines.append
-    for key, fname in sorted(extras):
-        add(f"            x = k.{fname}")
-        add("            if x is not _UNSET:")
-        add(f"                attrs[{key!r}] = x")
+    lines += _attrs_lines(extras)
     body: list[str] = []
     ts_missing = (
         "no timestamp field (looked for "
