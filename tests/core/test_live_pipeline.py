@@ -26,15 +26,9 @@ RECORDED = (ROOT / "tests" / "data" / "scenario_small" / "logs.jsonl").read_text
 @pytest.mark.parametrize("path", PIPELINES, ids=lambda p: p.name)
 def test_every_shipped_pipeline_validates_without_a_problem(path: pathlib.Path) -> None:
     r = subprocess.run([sys.executable, "-m", "srestream", "validate", str(path)],
-                       capture_output=True, text=True, timeout=60)
+                       check=False, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "ok" in r.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -68,10 +62,12 @@ def _append(log: pathlib.Path, lines: list[str]) -> None:
             time.sleep(0.02)
 
 
-def test_live_pipeline_tails_takes_pushes_stops_and_resumes(tmp_path: pathlib.Path) -> None:
+def test_live_pipeline_tails_takes_pushes_stops_and_resumes(
+    tmp_path: pathlib.Path, loopback_port: int
+) -> None:
     # The pipeline as shipped, with only its HTTP port changed (a free one).
     (tmp_path / "pipelines" / "live").mkdir(parents=True)
-    port = _free_port()
+    port = loopback_port
     text = (ROOT / "pipelines" / "live.yaml").read_text()
     assert "port: 9467" in text
     (tmp_path / "pipelines" / "live.yaml").write_text(text.replace("port: 9467", f"port: {port}"))
