@@ -180,16 +180,7 @@ class Cusum:
         """The bucket of the excursion where a step up fits best: the split
         ``j`` maximising ``(sum of z from j)^2 / (values from j)``, the
         likelihood gain of a step of unknown size (latest split on ties)."""
-        run = self._run_z
-        best_gain = -1.0
-        best = run[-1][0]
-        tail = 0.0
-        for i in range(len(run) - 1, -1, -1):
-            tail += run[i][1]
-            gain = tail * tail / (len(run) - i) if tail > 0 else 0.0
-            if gain > best_gain:
-                best_gain, best = gain, run[i][0]
-        return best
+        return best_split(self._run_z)
 
     @property
     def score(self) -> float:
@@ -333,3 +324,18 @@ def poisson_spike(
         return False
     mu = max(expected, 1.0)
     return count > mu + z * math.sqrt(mu) and count >= min_ratio * mu
+
+
+def best_split(run: list[tuple[int, float]]) -> int:
+    """Of a run of ``(bucket, z)``, the bucket where a step up fits best:
+    the split ``j`` maximising ``(sum of z from j)^2 / (values from j)``,
+    the likelihood gain of a step of unknown size (latest split on ties)."""
+    best_gain = -1.0
+    best = run[-1][0]
+    tail = 0.0
+    for i in range(len(run) - 1, -1, -1):
+        tail += run[i][1]
+        gain = tail * tail / (len(run) - i) if tail > 0 else 0.0
+        if gain > best_gain:
+            best_gain, best = gain, run[i][0]
+    return best

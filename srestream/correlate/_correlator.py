@@ -277,8 +277,7 @@ class TraceCorrelator:
         tr = _Trace(key, trace_id, self._serial, ts, ts + self.idle_timeout_ns)
         self._open[key] = tr
         heapq.heappush(self._heap, (tr.deadline, key, tr.serial))
-        if tr.deadline < self._due:
-            self._due = tr.deadline
+        self._due = min(self._due, tr.deadline)
         return tr
 
     def _touch(self, tr: _Trace, ts: int) -> None:
@@ -351,8 +350,7 @@ class TraceCorrelator:
                 return
             if self.time_window_ns > 0 and log.service and log.level >= self.time_window_min_level:
                 self._orphans.append((ts + self.time_window_ns, log))
-                if ts + self.time_window_ns < self._due:
-                    self._due = ts + self.time_window_ns
+                self._due = min(self._due, ts + self.time_window_ns)
             else:
                 self.counters["unlinked_logs"] += 1
         st = self.stats.service(ts, log.service)

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from ._changepoint import ErrorRateCusum
+from ._changepoint import ErrorRateCusum, best_split
 from ._records import ServiceStats
 
 __all__ = ["error_onsets"]  # error_onsets_reference: the tests' oracle
@@ -305,21 +305,8 @@ def _latest_onset(
             continue
         if not alarmed and s > _THRESHOLD:
             alarmed = True
-            found = _best_split(run_z)
+            found = best_split(run_z)
     return found
-
-
-def _best_split(run: list[tuple[int, float]]) -> int:
-    """As :meth:`Cusum._best_split`."""
-    best_gain = -1.0
-    best = run[-1][0]
-    tail = 0.0
-    for i in range(len(run) - 1, -1, -1):
-        tail += run[i][1]
-        gain = tail * tail / (len(run) - i) if tail > 0 else 0.0
-        if gain > best_gain:
-            best_gain, best = gain, run[i][0]
-    return best
 
 
 def error_onsets_reference(
